@@ -1,0 +1,1 @@
+"""The tokengym benchmark suite (`python -m benchmarks`)."""

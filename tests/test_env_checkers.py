@@ -1,0 +1,87 @@
+"""Contract tests: Gymnasium's and SB3's checkers, determinism, pickling, for every config."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import tokengym  # noqa: F401  (registers TokenGen-v0)
+from tests.helpers import CONFIGS, config_id, policy_actions
+
+
+@pytest.fixture(params=CONFIGS, ids=[config_id(c) for c in CONFIGS])
+def config(request: pytest.FixtureRequest) -> dict:
+    return request.param
+
+
+def test_gymnasium_check_env_without_warnings(config: dict) -> None:
+    env = gym.make("TokenGen-v0", **config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=False)
+
+
+def test_sb3_check_env_without_warnings(config: dict) -> None:
+    env = gym.make("TokenGen-v0", **config).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env, warn=True)
+
+
+def test_passive_checker_through_make_with_warnings_as_errors(config: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make("TokenGen-v0", **config)
+        env.reset(seed=3)
+        for _ in range(30):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+
+
+def rollout(env: gym.Env, actions: np.ndarray, seed: int) -> list[tuple]:
+    """(obs, reward, terminated, truncated, info) of every step, resetting at episode ends."""
+    obs, info = env.reset(seed=seed)
+    trace: list[tuple] = [(obs.tolist(), info["prompt"], info["prompt_index"])]
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        trace.append((obs.tolist(), reward, terminated, truncated, repr(info)))
+        if terminated or truncated:
+            obs, info = env.reset()
+            trace.append((obs.tolist(), info["prompt"], info["prompt_index"]))
+    return trace
+
+
+def test_same_seed_same_200_steps_across_episodes(config: dict) -> None:
+    env = gym.make("TokenGen-v0", **config)
+    v = env.unwrapped.tokenizer
+    actions = policy_actions(0, v.vocab_size, v.eos_id, 200)
+    first, second = rollout(env, actions, seed=7), rollout(env, actions, seed=7)
+    assert first == second
+    episodes = sum(1 for step in first if len(step) == 3)
+    assert episodes > 10  # the rollout crossed many episode boundaries
+    assert rollout(env, actions, seed=8) != first
+
+
+@pytest.mark.parametrize("clone", [pickle.loads, copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_clone_mid_episode_continues_identically(config: dict, clone) -> None:
+    env = gym.make("TokenGen-v0", **config).unwrapped
+    v = env.tokenizer
+    env.reset(seed=1)
+    if env.max_new_tokens > 1:
+        env.step(5)  # mid-episode
+    payload = pickle.dumps(env) if clone is pickle.loads else env
+    twin = clone(payload)
+    actions = policy_actions(2, v.vocab_size, v.eos_id, 60)
+    for action in actions:
+        a, b = env.step(action), twin.step(action)
+        assert a[0].tolist() == b[0].tolist() and a[1:4] == b[1:4] and repr(a[4]) == repr(b[4])
+        if a[2]:
+            assert env.reset()[0].tolist() == twin.reset()[0].tolist()

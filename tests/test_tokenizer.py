@@ -1,0 +1,123 @@
+"""Tokenizers: the character default and any tokenizer.json, here a BPE trained at test time."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers, trainers
+
+import tokengym  # noqa: F401
+from tokengym import CharTokenizer, TokenGenEnv, Tokenizer, TokenizerError
+
+
+def test_char_tokenizer_ids_are_fixed() -> None:
+    tok = CharTokenizer("dcba")
+    assert (tok.pad_id, tok.bos_id, tok.sep_id, tok.eos_id) == (0, 1, 2, 3)
+    assert tok.vocab["a"] == 4 and tok.vocab["d"] == 7 and tok.vocab_size == 8
+    assert tok.encode("abcd") == [4, 5, 6, 7]
+    assert tok.decode([4, 3, 0, 7]) == "ad"
+    assert TokenGenEnv(task="addition").tokenizer.vocab == {
+        "<pad>": 0, "<bos>": 1, "<sep>": 2, "<eos>": 3, "+": 4,
+        **{str(d): 5 + d for d in range(10)},
+    }  # fmt: skip
+
+
+def test_char_tokenizer_rejects_unknown_characters() -> None:
+    with pytest.raises(TokenizerError) as err:
+        CharTokenizer("ab").encode("abz")
+    assert str(err.value) == "cannot encode 'abz': characters ['z'] are not in the alphabet 'ab'"
+
+
+def train_bpe(path: Path, specials: list[str]) -> Path:
+    hf = HFTokenizer(models.BPE(unk_token=None))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = ["abcde edcba abc cab bca", "aaa bbb ccc ddd eee"] * 50
+    hf.train_from_iterator(corpus, trainer)
+    out = path / "tokenizer.json"
+    hf.save(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def bpe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_bpe(tmp_path_factory.mktemp("bpe"), ["<pad>", "<bos>", "<sep>", "<eos>"])
+
+
+@pytest.mark.parametrize("mode", ["terminal", "dense"])
+def test_env_runs_on_a_bpe_tokenizer_json(bpe_file: Path, mode: str) -> None:
+    env = gym.make("TokenGen-v0", task="reverse", tokenizer=str(bpe_file), reward_mode=mode)
+    tok = env.unwrapped.tokenizer
+    assert isinstance(tok, Tokenizer) and not tok.is_char_level
+    assert env.action_space.n == tok.vocab_size > 250
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    _, info = env.reset(seed=0)
+    answer = tok.encode(info["reference"])
+    assert len(answer) < len(info["reference"])  # merges happened
+    total = 0.0
+    for token in [*answer, tok.eos_id]:
+        _, reward, terminated, _, info = env.step(token)
+        total += reward
+    assert terminated and info["success"] and info["completion"] == info["reference"]
+    assert total == pytest.approx(1.0)
+
+
+def test_bpe_vector_env_matches_sync(bpe_file: Path) -> None:
+    kwargs = {"task": "copy", "tokenizer": str(bpe_file), "train_size": 30, "test_size": 5}
+    native = gym.make_vec("TokenGen-v0", num_envs=3, **kwargs)
+    sync = gym.make_vec("TokenGen-v0", num_envs=3, vectorization_mode="sync", **kwargs)
+    native.reset(seed=2), sync.reset(seed=2)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        actions = rng.integers(3, native.tokenizer.vocab_size, size=3)
+        a, b = native.step(actions), sync.step(actions)
+        assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
+        assert (
+            a[4].get("completion", np.array([])).tolist()
+            == b[4].get("completion", np.array([])).tolist()
+        )
+
+
+def test_missing_special_token_is_an_error(tmp_path: Path) -> None:
+    path = train_bpe(tmp_path, ["<pad>", "<bos>", "<sep>"])
+    with pytest.raises(TokenizerError) as err:
+        TokenGenEnv(task="copy", tokenizer=str(path))
+    assert str(err.value).startswith(
+        "the tokenizer has no EOS token '<eos>'; pass eos_token= with one of its tokens"
+    )
+    with pytest.raises(TokenizerError, match="must be four distinct tokens"):
+        Tokenizer.from_file(path, eos_token="<sep>")
+
+
+class WrongSizeTokenizer:
+    """A tokenizer whose vocab_size is smaller than the ids it produces."""
+
+    vocab_size, pad_id, bos_id, sep_id, eos_id = 6, 0, 1, 2, 3
+
+    def encode(self, text: str) -> list[int]:
+        return [4 + "abcde".index(c) for c in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join("abcde"[i - 4] for i in ids)
+
+
+def test_tokenizer_size_disagreeing_with_its_ids_is_an_error() -> None:
+    with pytest.raises(TokenizerError) as err:
+        TokenGenEnv(task="copy", tokenizer=WrongSizeTokenizer())
+    assert "outside the action space Discrete(6): the tokenizer's vocab_size disagrees" in str(
+        err.value
+    )

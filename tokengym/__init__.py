@@ -1,0 +1,61 @@
+"""tokengym: language-model token generation as a Gymnasium MDP.
+
+Example:
+    >>> import gymnasium as gym, tokengym
+    >>> env = gym.make("TokenGen-v0", task="copy")
+    >>> obs, info = env.reset(seed=0)
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from .env import TokenGenEnv
+from .errors import (
+    ConfigError,
+    DatasetError,
+    InvalidActionError,
+    ResetNeeded,
+    RewardError,
+    TokenGymError,
+    TokenizerError,
+    UnknownNameError,
+)
+from .rewards import REWARDS, edit_similarity, exact_match, prefix_match
+from .tasks import TASKS, Example, Task, make_task
+from .tokenizer import CharTokenizer, Tokenizer, TokenizerLike
+from .vector import TokenGenVectorEnv
+
+__version__ = "0.1.0"
+
+if "TokenGen-v0" not in registry:
+    register(
+        id="TokenGen-v0",
+        entry_point="tokengym.env:TokenGenEnv",
+        vector_entry_point="tokengym.vector:TokenGenVectorEnv",
+    )
+
+__all__ = [
+    "REWARDS",
+    "TASKS",
+    "CharTokenizer",
+    "ConfigError",
+    "DatasetError",
+    "Example",
+    "InvalidActionError",
+    "ResetNeeded",
+    "RewardError",
+    "Task",
+    "TokenGenEnv",
+    "TokenGenVectorEnv",
+    "TokenGymError",
+    "Tokenizer",
+    "TokenizerError",
+    "TokenizerLike",
+    "UnknownNameError",
+    "__version__",
+    "edit_similarity",
+    "exact_match",
+    "make_task",
+    "prefix_match",
+]

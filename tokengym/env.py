@@ -1,0 +1,330 @@
+"""TokenGenEnv: token generation as a Gymnasium MDP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .errors import ConfigError, InvalidActionError, ResetNeeded
+from .problem import ProblemAttributes, TokenizerArg, build_problem
+from .rewards import RewardFn, score
+from .tasks import DatasetSource, Task
+from .tokenizer import TokenizerLike
+
+# Prompt indices are drawn from np_random in blocks: one generator call per 64 episodes instead
+# of one per episode. The native vector env draws the same blocks, so both envs see the same
+# prompts for the same seeds.
+PROMPT_DRAW_BLOCK = 64
+STOP_REASONS = ("eos", "max_length", "invalid_token")
+
+
+def check_reset_options(options: dict[str, Any] | None) -> Any:
+    """The `prompt_index` option, or None; any other option is an error."""
+    if not options:
+        return None
+    unknown = sorted(set(options) - {"prompt_index"})
+    if unknown:
+        raise ConfigError(f"unknown reset options {unknown}; the only option is 'prompt_index'")
+    return options.get("prompt_index")
+
+
+def check_prompt_index(index: object, num_prompts: int) -> int:
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+        raise ConfigError(f"prompt_index must be an int in [0, {num_prompts - 1}], got {index!r}")
+    if not 0 <= index < num_prompts:
+        raise ConfigError(f"prompt_index must be in [0, {num_prompts - 1}], got {index}")
+    return int(index)
+
+
+def _type_name(kind: type) -> str:
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+class _TableDecoder:
+    """Decodes by table lookup where every ordinary id is one character (picklable)."""
+
+    def __init__(self, tokenizer: TokenizerLike) -> None:
+        specials = {tokenizer.pad_id, tokenizer.bos_id, tokenizer.sep_id, tokenizer.eos_id}
+        size = tokenizer.vocab_size
+        self.table = ["" if i in specials else tokenizer.decode([i]) for i in range(size)]
+
+    def __call__(self, ids: list[int]) -> str:
+        return "".join([self.table[i] for i in ids])
+
+
+def _fast_decoder(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
+    """`tokenizer.decode`, or a table lookup for one-char-per-id tokenizers."""
+    return (
+        _TableDecoder(tokenizer) if getattr(tokenizer, "is_char_level", False) else tokenizer.decode
+    )
+
+
+class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
+    """Generate a completion to a prompt one token at a time; the completion is then scored.
+
+    ## Description
+    Each episode draws a prompt iid (with replacement) from a fixed dataset split and asks the
+    agent for a completion, one token per step. Transitions are deterministic (the chosen token
+    is appended) and the sequence reward R(prompt, completion) is deterministic, so the only
+    hard part left is credit assignment over the tokens.
+
+    ## Action Space
+    `Discrete(V)`, V = `tokenizer.vocab_size`: the id of the next token. PAD, BOS and SEP may
+    not be generated: `info["action_mask"]` (int8) and `action_masks()` (bool, the sb3-contrib
+    MaskablePPO convention) mark them 0. Generating one ends the episode as a failure
+    (stop_reason "invalid_token", R = `invalid_reward`).
+
+    ## Observation Space
+    `Box(0, V-1, (L,), int64)` with L = 2 + max_prompt_tokens + max_new_tokens, laid out
+    `[BOS] prompt [SEP] generated... [PAD]...`. PAD differs from EOS, so the prompt, the
+    generation and its length can all be read off the ids.
+
+    ## Starting State
+    `[BOS] prompt [SEP]` followed by PAD, for a prompt drawn with `self.np_random`;
+    `reset(options={"prompt_index": i})` pins prompt i of the split.
+
+    ## Rewards
+    - `reward_mode="terminal"`: 0 on every step but the last, which pays R.
+    - `reward_mode="dense"`: potential-based shaping `r_t = gamma * Phi(s_t+1) - Phi(s_t)`,
+      Phi(final state) = 0, the last step also paying R. Phi is the share of the reference's
+      tokens matched in order, over the longer of the reference and the prefix. The discounted
+      sum of dense rewards equals the terminal one minus Phi(s_0) = 0, so the optimal policy is
+      that of the terminal reward for any gamma. Nothing is paid after EOS or for padding.
+    R is the task's verifier (1.0 for the exact answer), a reward name ("exact", "prefix",
+    "edit") or any callable `(prompt, completion, reference) -> float`; a NaN, an infinity or
+    an exception from it is raised as `RewardError`, never passed on.
+
+    ## Episode End
+    `terminated=True` when EOS is generated ("eos"), when `max_new_tokens` tokens were
+    generated without EOS ("max_length": the completion is final and scored, so nothing may be
+    bootstrapped past it), or on a masked token ("invalid_token"). `truncated` is never set by
+    the environment: it is left to an outer time limit, `gym.make(..., max_episode_steps=k)`.
+
+    ## Information
+    After `reset`: `prompt`, `reference` (None where the data has none), `prompt_index`,
+    `action_mask`. After every step: `action_mask`. At the end of an episode also:
+    `completion` (text, EOS excluded), `sequence_reward` (R), `success`
+    (R >= `success_threshold` and a valid stop), `stop_reason`, `gamma`.
+
+    ## Arguments
+    ```python
+    gym.make("TokenGen-v0", task="addition", reward_mode="dense", max_new_tokens=6, digits=3)
+    ```
+    - `task`: "copy" (default), "reverse", "sort", "addition", "parity", "target", or a Task.
+    - `dataset`: a JSONL path, a list of {"prompt", "answer"} dicts, or {"train": .., "test": ..}.
+    - `reward`: None (the task's verifier), "exact", "prefix", "edit", or a callable.
+    - `reward_mode`: "terminal" or "dense". `gamma`: discount in [0, 1] used by the shaping.
+    - `max_new_tokens`: generation budget (default: longest answer + 1 for EOS).
+    - `max_prompt_tokens`: prompt budget of the observation (default: longest prompt).
+    - `split`: "train" or "test", two disjoint fixed prompt sets.
+    - `tokenizer`: None (characters of the task), a tokenizer.json path, a
+      `tokenizers.Tokenizer` or a `tokengym.Tokenizer`.
+    - `render_mode`: None, "ansi" or "human". `success_threshold`: R needed for success.
+    - `invalid_reward`: R of an episode ended by a masked token.
+    - any other keyword is a task knob: `data_seed`, `train_size`, `test_size`, `min_length`,
+      `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets).
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        task: str | Task | None = None,
+        *,
+        dataset: DatasetSource | None = None,
+        reward: str | RewardFn | None = None,
+        reward_mode: str = "terminal",
+        gamma: float = 1.0,
+        max_new_tokens: int | None = None,
+        max_prompt_tokens: int | None = None,
+        split: str = "train",
+        tokenizer: TokenizerArg = None,
+        render_mode: str | None = None,
+        success_threshold: float = 1.0,
+        invalid_reward: float = 0.0,
+        **task_knobs: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.problem = p = build_problem(
+            task,
+            dataset=dataset,
+            reward=reward,
+            reward_mode=reward_mode,
+            gamma=gamma,
+            max_new_tokens=max_new_tokens,
+            max_prompt_tokens=max_prompt_tokens,
+            split=split,
+            tokenizer=tokenizer,
+            success_threshold=success_threshold,
+            invalid_reward=invalid_reward,
+            **task_knobs,
+        )
+        vocab = p.vocab_size
+        self.action_space = spaces.Discrete(vocab)
+        self.observation_space = spaces.Box(0, vocab - 1, (p.observation_length,), np.int64)
+        # Hot-path copies of the problem's constants, as plain Python objects.
+        self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
+        self._allowed = p.action_mask.astype(bool).tolist()
+        self._dense, self._gamma, self._max_new = reward_mode == "dense", p.gamma, p.max_new_tokens
+        self._starts = p.generation_start.tolist()
+        self._decode = _fast_decoder(p.tokenizer)
+        # Episode state; `_ended` is True until the first reset.
+        self._ended, self._started = True, False
+        self._obs = p.templates[0].copy()
+        self._index = self._start = self._generated = self._matched = 0
+        self._phi = 0.0
+        self._reference: list[int] = []
+        self._draws: list[int] = []
+        self._draw_pos, self._draw_rng = 0, None
+
+    def action_masks(self) -> np.ndarray:
+        """Tokens that may be generated (bool, shape (V,)): the sb3-contrib MaskablePPO hook."""
+        return self._mask.astype(bool)
+
+    def _draw_prompt_index(self) -> int:
+        rng = self.np_random
+        if self._draw_rng is not rng or self._draw_pos == len(self._draws):
+            draws = rng.integers(0, self.problem.num_prompts, size=PROMPT_DRAW_BLOCK)
+            self._draws, self._draw_pos, self._draw_rng = draws.tolist(), 0, rng
+        self._draw_pos += 1
+        return self._draws[self._draw_pos - 1]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        p = self.problem
+        pinned = check_reset_options(options)
+        if pinned is None:
+            index = self._draw_prompt_index()
+        else:
+            index = check_prompt_index(pinned, p.num_prompts)
+        self._index, self._start = index, self._starts[index]
+        self._obs = p.templates[index].copy()
+        self._generated = self._matched = 0
+        self._phi = 0.0
+        self._reference = p.reference_ids[index] or []
+        self._ended, self._started = False, True
+        info = {
+            "prompt": p.prompts[index],
+            "reference": p.references[index],
+            "prompt_index": index,
+            "action_mask": self._mask.copy(),
+        }
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), info
+
+    def _check_action(self, action: object) -> int:
+        """The token id of a valid action; anything else raises `InvalidActionError`."""
+        kind = type(action)
+        if kind is bool or not (
+            isinstance(action, (int, np.integer))
+            or (isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu")
+        ):
+            raise InvalidActionError(
+                f"action must be an integer token id in [0, {self._vocab - 1}], got {action!r} "
+                f"of type {_type_name(kind)}"
+            )
+        token = int(action)  # type: ignore[call-overload]
+        if not 0 <= token < self._vocab:
+            raise InvalidActionError(
+                f"action {token} is out of range: token ids run from 0 to {self._vocab - 1}"
+            )
+        return token
+
+    def step(self, action: object) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._ended:
+            raise ResetNeeded(
+                "step() called after the episode ended; call reset() first"
+                if self._started
+                else "step() called before reset(); call reset() first"
+            )
+        kind = type(action)
+        if (kind is np.int64 or kind is int) and 0 <= action < self._vocab:  # the common case
+            token = int(action)  # type: ignore[call-overload]
+        else:
+            token = self._check_action(action)
+        n = self._generated
+        self._obs[self._start + n] = token
+        n += 1
+        self._generated = n
+        # Count the leading tokens that agree with the reference: Phi and exact match use it.
+        reference = self._reference
+        if self._matched == n - 1 and n <= len(reference) and reference[n - 1] == token:
+            self._matched = n
+        if token == self._eos_id:
+            return self._finish("eos")
+        if not self._allowed[token]:
+            return self._finish("invalid_token")
+        if n == self._max_new:
+            return self._finish("max_length")
+        reward = 0.0
+        if self._dense:
+            longest = len(reference) if len(reference) > n else n
+            phi = self._matched / longest
+            reward = self._gamma * phi - self._phi
+            self._phi = phi
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), reward, False, False, {"action_mask": self._mask.copy()}
+
+    def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        p = self.problem
+        self._ended = True
+        kept = self._generated - (stop_reason != "max_length")  # drop EOS or a masked token
+        completion = self._decode(self._obs[self._start : self._start + kept].tolist())
+        prompt, reference = p.prompts[self._index], p.references[self._index]
+        if stop_reason == "invalid_token":
+            sequence_reward = p.invalid_reward
+        elif p.scores_by_ids:  # exact match under a one-char-per-id tokenizer: compare ids
+            exact = self._matched == kept == len(self._reference)
+            sequence_reward = 1.0 if exact else 0.0
+        else:
+            sequence_reward = score(p.reward_fn, prompt, completion, reference)
+        # Phi of the final state is 0, so shaping closes with -Phi(last state).
+        reward = sequence_reward - self._phi if self._dense else sequence_reward
+        info = {
+            "action_mask": self._mask.copy(),
+            "completion": completion,
+            "reference": reference,
+            "sequence_reward": sequence_reward,
+            "success": stop_reason != "invalid_token" and sequence_reward >= p.success_threshold,
+            "stop_reason": stop_reason,
+            "gamma": p.gamma,
+        }
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), reward, True, False, info
+
+    def render(self) -> str | None:
+        """ "prompt => generated" with the stop reason once the episode ended."""
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; pass render_mode='ansi'")
+            return None
+        p = self.problem
+        generated = self._obs[self._start : self._start + self._generated].tolist()
+        text = "".join(p.tokenizer.decode([t]) or f"<{t}>" for t in generated)
+        line = f"{p.prompts[self._index]} => {text}"
+        if self._ended and self._started:
+            line += "  [end]"
+        if self.render_mode == "ansi":
+            return line
+        print(line)
+        return None

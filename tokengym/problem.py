@@ -1,0 +1,294 @@
+"""Everything an environment precomputes from its arguments, shared by the single and vector env.
+
+Validation happens here, at construction, so that a bad argument fails in `gym.make` and never
+deep inside a worker process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tokenizers
+
+from .errors import ConfigError, DatasetError, TokenizerError
+from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
+from .tasks import DatasetSource, Example, Task, make_task
+from .tokenizer import TokenizerLike, resolve_tokenizer
+
+SPLITS = ("train", "test")
+TokenizerArg = TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """The resolved configuration of a TokenGen environment (one split of one task)."""
+
+    task: Task
+    tokenizer: TokenizerLike
+    split: str
+    prompts: list[str]
+    references: list[str | None]
+    prompt_ids: list[list[int]]
+    reference_ids: list[list[int] | None]
+    reward_fn: RewardFn
+    reward_mode: str
+    gamma: float
+    max_new_tokens: int
+    max_prompt_tokens: int
+    success_threshold: float
+    invalid_reward: float
+    # Arrays for the step loop, all read-only:
+    action_mask: np.ndarray  # (V,) int8, 1 = may be generated
+    templates: np.ndarray  # (P, L) int64: [BOS] prompt [SEP] PAD...
+    generation_start: np.ndarray  # (P,) int64: index of the first generated token
+    reference_table: np.ndarray  # (P, R) int64: reference ids, -1 past the end
+    reference_lengths: np.ndarray  # (P,) int64: -1 where there is no reference
+    # True when R is 1.0 iff the generated ids equal the reference ids (else 0.0), so a batch
+    # can be scored without decoding: an exact-match reward under a one-char-per-id tokenizer.
+    scores_by_ids: bool
+
+    @property
+    def num_prompts(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def observation_length(self) -> int:
+        return 2 + self.max_prompt_tokens + self.max_new_tokens
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+
+def _check_number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _encode_all(tokenizer: TokenizerLike, texts: list[str], what: str) -> list[list[int]]:
+    encoded = []
+    for i, text in enumerate(texts):
+        ids = tokenizer.encode(text)
+        bad = [t for t in ids if not 0 <= t < tokenizer.vocab_size]
+        if bad:
+            raise TokenizerError(
+                f"encoding {what} {i} ({text!r}) gave ids {bad} outside the action space "
+                f"Discrete({tokenizer.vocab_size}): the tokenizer's vocab_size disagrees with "
+                f"its ids"
+            )
+        encoded.append(ids)
+    return encoded
+
+
+def _check_tokenizer(tokenizer: TokenizerLike) -> None:
+    size = tokenizer.vocab_size
+    for role in ("pad", "bos", "sep", "eos"):
+        token_id = getattr(tokenizer, f"{role}_id", None)
+        if token_id is None:
+            raise TokenizerError(f"the tokenizer has no {role.upper()} token ({role}_id is None)")
+        if not 0 <= token_id < size:
+            raise TokenizerError(
+                f"{role}_id={token_id} lies outside the action space Discrete({size})"
+            )
+    ids = {tokenizer.pad_id, tokenizer.bos_id, tokenizer.sep_id, tokenizer.eos_id}
+    if len(ids) != 4:
+        raise TokenizerError("PAD, BOS, SEP and EOS must be four distinct token ids")
+
+
+def build_problem(
+    task: str | Task | None = None,
+    *,
+    dataset: DatasetSource | None = None,
+    reward: str | RewardFn | None = None,
+    reward_mode: str = "terminal",
+    gamma: float = 1.0,
+    max_new_tokens: int | None = None,
+    max_prompt_tokens: int | None = None,
+    split: str = "train",
+    tokenizer: TokenizerArg = None,
+    success_threshold: float = 1.0,
+    invalid_reward: float = 0.0,
+    **task_knobs: Any,
+) -> Problem:
+    """Validates the environment arguments and precomputes the prompt tables."""
+    if reward_mode not in REWARD_MODES:
+        raise ConfigError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+    gamma = _check_number("gamma", gamma, 0.0, 1.0)
+    success_threshold = _check_number("success_threshold", success_threshold, -1e300, 1e300)
+    invalid_reward = _check_number("invalid_reward", invalid_reward, -1e300, 1e300)
+    if task is None and dataset is None:
+        task = "copy"
+    task_obj = make_task(task, dataset, **task_knobs)
+
+    reward_name = task_obj.default_reward if reward is None else reward
+    reward_fn, needs_reference = resolve_reward(reward_name)
+    examples: dict[str, list[Example]] = {"train": task_obj.train, "test": task_obj.test}
+    for name, split_examples in examples.items():
+        if not split_examples:
+            raise DatasetError(f"the {name} split of task {task_obj.name!r} is empty")
+        if needs_reference or reward_mode == "dense":
+            missing = [i for i, e in enumerate(split_examples) if e.answer is None]
+            if missing:
+                need = (
+                    "reward_mode='dense'" if reward_mode == "dense" else f"reward {reward_name!r}"
+                )
+                raise DatasetError(
+                    f"{need} needs an answer for every prompt; {name} records {missing[:5]} "
+                    f"have none (use a reward callable and reward_mode='terminal')"
+                )
+
+    tok = resolve_tokenizer(tokenizer, task_obj.alphabet)
+    _check_tokenizer(tok)
+    encoded = {
+        name: _encode_all(tok, [e.prompt for e in split_examples], f"{name} prompt")
+        for name, split_examples in examples.items()
+    }
+    longest_prompt = max(len(ids) for ids_list in encoded.values() for ids in ids_list)
+    if max_prompt_tokens is None:
+        max_prompt_tokens = longest_prompt
+    elif (
+        isinstance(max_prompt_tokens, bool)
+        or not isinstance(max_prompt_tokens, int)
+        or max_prompt_tokens < 1
+    ):
+        raise ConfigError(f"max_prompt_tokens must be an int >= 1, got {max_prompt_tokens!r}")
+    elif longest_prompt > max_prompt_tokens:
+        name, i = next(
+            (n, i)
+            for n, ids_of in encoded.items()
+            for i, ids in enumerate(ids_of)
+            if len(ids) > max_prompt_tokens
+        )
+        raise DatasetError(
+            f"{name} prompt {i} ({examples[name][i].prompt!r}) is {len(encoded[name][i])} tokens "
+            f"long, over the observation budget max_prompt_tokens={max_prompt_tokens}"
+        )
+
+    chosen = examples[split]
+    answers = [e.answer for e in chosen]
+    reference_ids = [
+        None if a is None else ids
+        for a, ids in zip(answers, _encode_all(tok, [a or "" for a in answers], "answer"))
+    ]
+    if max_new_tokens is None:
+        all_answers = [e.answer for ex in examples.values() for e in ex if e.answer is not None]
+        if not all_answers:
+            raise ConfigError(
+                "the dataset has no answers to size generations by: pass max_new_tokens"
+            )
+        max_new_tokens = max(len(tok.encode(a)) for a in all_answers) + 1  # room for EOS
+    elif (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 1
+    ):
+        raise ConfigError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+
+    length = 2 + max_prompt_tokens + max_new_tokens
+    templates = np.full((len(chosen), length), tok.pad_id, dtype=np.int64)
+    for row, ids in zip(templates, encoded[split]):
+        row[0], row[1 : 1 + len(ids)], row[1 + len(ids)] = tok.bos_id, ids, tok.sep_id
+    width = max([len(r) for r in reference_ids if r is not None] + [1])
+    reference_table = np.full((len(chosen), width), -1, dtype=np.int64)
+    for row, ids in zip(reference_table, reference_ids):
+        row[: len(ids or [])] = ids or []
+    mask = np.ones(tok.vocab_size, dtype=np.int8)
+    mask[[tok.pad_id, tok.bos_id, tok.sep_id]] = 0
+    exact = reward_fn is exact_match or (reward is None and task_obj.verifier_is_exact_match)
+    return Problem(
+        task=task_obj,
+        tokenizer=tok,
+        split=split,
+        prompts=[e.prompt for e in chosen],
+        references=answers,
+        prompt_ids=encoded[split],
+        reference_ids=reference_ids,
+        reward_fn=reward_fn,
+        reward_mode=reward_mode,
+        gamma=gamma,
+        max_new_tokens=max_new_tokens,
+        max_prompt_tokens=max_prompt_tokens,
+        success_threshold=success_threshold,
+        invalid_reward=invalid_reward,
+        action_mask=_read_only(mask),
+        templates=_read_only(templates),
+        generation_start=_read_only(np.array([len(i) + 2 for i in encoded[split]], np.int64)),
+        reference_table=_read_only(reference_table),
+        reference_lengths=_read_only(
+            np.array([-1 if r is None else len(r) for r in reference_ids], np.int64)
+        ),
+        scores_by_ids=exact and getattr(tok, "is_char_level", False),
+    )
+
+
+class ProblemAttributes:
+    """Read-only views of the problem, shared by `TokenGenEnv` and `TokenGenVectorEnv`."""
+
+    problem: Problem
+
+    @property
+    def tokenizer(self) -> TokenizerLike:
+        return self.problem.tokenizer
+
+    @property
+    def task(self) -> Task:
+        return self.problem.task
+
+    @property
+    def split(self) -> str:
+        return self.problem.split
+
+    @property
+    def prompts(self) -> list[str]:
+        """Prompts of the active split, indexed by `prompt_index`."""
+        return self.problem.prompts
+
+    @property
+    def references(self) -> list[str | None]:
+        return self.problem.references
+
+    @property
+    def prompt_ids(self) -> list[list[int]]:
+        return self.problem.prompt_ids
+
+    @property
+    def reference_ids(self) -> list[list[int] | None]:
+        return self.problem.reference_ids
+
+    @property
+    def num_prompts(self) -> int:
+        return self.problem.num_prompts
+
+    @property
+    def reward_mode(self) -> str:
+        return self.problem.reward_mode
+
+    @property
+    def gamma(self) -> float:
+        return self.problem.gamma
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.problem.max_new_tokens
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return self.problem.max_prompt_tokens
+
+    @property
+    def observation_length(self) -> int:
+        return self.problem.observation_length

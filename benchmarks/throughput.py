@@ -55,10 +55,15 @@ def _time_vector(env: gym.vector.VectorEnv, actions: np.ndarray) -> float:
     return actions.size / (time.perf_counter() - start)
 
 
-def _median(name: str, run: Callable[[], float], repeats: int) -> Throughput:
-    run()  # warm-up
-    values = [run() for _ in range(repeats)]
-    return Throughput(name, statistics.median(values), values)
+def _interleaved(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str, Throughput]:
+    """Medians over repeats taken round-robin, so that load on a noisy machine hits all alike."""
+    for run in runs.values():
+        run()  # warm-up
+    values: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            values[name].append(run())
+    return {name: Throughput(name, statistics.median(v), v) for name, v in values.items()}
 
 
 def measure(
@@ -79,23 +84,15 @@ def measure(
     sync = gym.make_vec("TokenGen-v0", num_envs=num_envs, vectorization_mode="sync", **kwargs)
     single = gym.make("TokenGen-v0", **kwargs)
     cartpole = gym.make("CartPole-v1")
-    results = [
-        _median("TokenGen-v0 (gym.make)", lambda: _time_single(single, single_actions), repeats),
-        _median(
-            "CartPole-v1 (gym.make)", lambda: _time_single(cartpole, cartpole_actions), repeats
+    runs = {
+        "TokenGen-v0 (gym.make)": lambda: _time_single(single, single_actions),
+        "CartPole-v1 (gym.make)": lambda: _time_single(cartpole, cartpole_actions),
+        f"TokenGen native vector, N={num_envs}": lambda: _time_vector(native, vector_actions),
+        f"TokenGen SyncVectorEnv, N={num_envs}": lambda: _time_vector(
+            sync, vector_actions[:sync_steps]
         ),
-        _median(
-            f"TokenGen native vector, N={num_envs}",
-            lambda: _time_vector(native, vector_actions),
-            repeats,
-        ),
-        _median(
-            f"TokenGen SyncVectorEnv, N={num_envs}",
-            lambda: _time_vector(sync, vector_actions[:sync_steps]),
-            repeats,
-        ),
-    ]
-    return {r.name: r for r in results}
+    }
+    return _interleaved(runs, repeats)
 
 
 def table(results: dict[str, Throughput]) -> str:

@@ -13,12 +13,12 @@ from .errors import ConfigError, InvalidActionError, ResetNeeded
 from .problem import ProblemAttributes, TokenizerArg, build_problem
 from .rewards import RewardFn, score
 from .tasks import DatasetSource, Task
-from .tokenizer import TokenizerLike
+from .tokenizer import TokenizerLike, character_table
 
-# Prompt indices are drawn from np_random in blocks: one generator call per 64 episodes instead
+# Prompt indices are drawn from np_random in blocks: one generator call per 256 episodes instead
 # of one per episode. The native vector env draws the same blocks, so both envs see the same
 # prompts for the same seeds.
-PROMPT_DRAW_BLOCK = 64
+PROMPT_DRAW_BLOCK = 256
 STOP_REASONS = ("eos", "max_length", "invalid_token")
 
 
@@ -49,12 +49,10 @@ def _type_name(kind: type) -> str:
 
 
 class _TableDecoder:
-    """Decodes by table lookup where every ordinary id is one character (picklable)."""
+    """Decodes by table lookup (picklable, unlike a closure)."""
 
-    def __init__(self, tokenizer: TokenizerLike) -> None:
-        specials = {tokenizer.pad_id, tokenizer.bos_id, tokenizer.sep_id, tokenizer.eos_id}
-        size = tokenizer.vocab_size
-        self.table = ["" if i in specials else tokenizer.decode([i]) for i in range(size)]
+    def __init__(self, table: list[str]) -> None:
+        self.table = table
 
     def __call__(self, ids: list[int]) -> str:
         return "".join([self.table[i] for i in ids])
@@ -62,9 +60,8 @@ class _TableDecoder:
 
 def _fast_decoder(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
     """`tokenizer.decode`, or a table lookup for one-char-per-id tokenizers."""
-    return (
-        _TableDecoder(tokenizer) if getattr(tokenizer, "is_char_level", False) else tokenizer.decode
-    )
+    table = character_table(tokenizer)
+    return tokenizer.decode if table is None else _TableDecoder(table)
 
 
 class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
@@ -183,6 +180,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._allowed = p.action_mask.astype(bool).tolist()
         self._dense, self._gamma, self._max_new = reward_mode == "dense", p.gamma, p.max_new_tokens
         self._starts = p.generation_start.tolist()
+        self._templates = list(p.templates)  # row views, so reset copies without indexing
         self._decode = _fast_decoder(p.tokenizer)
         # Episode state; `_ended` is True until the first reset.
         self._ended, self._started = True, False
@@ -198,25 +196,25 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         return self._mask.astype(bool)
 
     def _draw_prompt_index(self) -> int:
-        rng = self.np_random
-        if self._draw_rng is not rng or self._draw_pos == len(self._draws):
+        rng, position = self.np_random, self._draw_pos
+        if self._draw_rng is not rng or position == len(self._draws):
             draws = rng.integers(0, self.problem.num_prompts, size=PROMPT_DRAW_BLOCK)
-            self._draws, self._draw_pos, self._draw_rng = draws.tolist(), 0, rng
-        self._draw_pos += 1
-        return self._draws[self._draw_pos - 1]
+            self._draws, self._draw_rng, position = draws.tolist(), rng, 0
+        self._draw_pos = position + 1
+        return self._draws[position]
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         p = self.problem
-        pinned = check_reset_options(options)
+        pinned = check_reset_options(options) if options else None
         if pinned is None:
             index = self._draw_prompt_index()
         else:
             index = check_prompt_index(pinned, p.num_prompts)
         self._index, self._start = index, self._starts[index]
-        self._obs = p.templates[index].copy()
+        self._obs = self._templates[index].copy()
         self._generated = self._matched = 0
         self._phi = 0.0
         self._reference = p.reference_ids[index] or []
@@ -257,9 +255,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
                 else "step() called before reset(); call reset() first"
             )
         kind = type(action)
-        if (kind is np.int64 or kind is int) and 0 <= action < self._vocab:  # the common case
-            token = int(action)  # type: ignore[call-overload]
-        else:
+        token = int(action) if kind is np.int64 or kind is int else -1  # type: ignore[call-overload]
+        if not 0 <= token < self._vocab:  # anything but an in-range int64 or int
             token = self._check_action(action)
         n = self._generated
         self._obs[self._start + n] = token

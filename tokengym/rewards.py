@@ -1,7 +1,9 @@
-"""Sequence rewards R(prompt, completion, reference) and the dense-shaping potential.
+"""Sequence rewards R(prompt, completion, reference).
 
 Reward modes (see `TokenGenEnv`): "terminal" pays R on the last step only; "dense" pays the
-potential-based shaping `gamma * Phi(s') - Phi(s)` on every step plus R on the last one.
+potential-based shaping `gamma * Phi(s') - Phi(s)` on every step plus R on the last one, Phi
+being the share of the reference's tokens matched in order over the longer of the reference and
+the prefix (computed incrementally by the environments).
 """
 
 from __future__ import annotations
@@ -96,13 +98,3 @@ def score(reward_fn: RewardFn, prompt: str, completion: str, reference: str | No
             f"(prompt {prompt!r}, completion {completion!r})"
         )
     return float(value)
-
-
-def prefix_potential(matched: int, generated: int, reference_length: int) -> float:
-    """Phi(prefix) in [0, 1]: reference tokens matched in order over the longer length.
-
-    `matched` counts the leading generated tokens that agree with the reference; over-long
-    prefixes lower Phi, so extra tokens are never free.
-    """
-    longest = max(reference_length, generated)
-    return matched / longest if longest else 0.0

@@ -154,6 +154,17 @@ class CharTokenizer(Tokenizer):
         return f"CharTokenizer({self.alphabet!r})"
 
 
+def character_table(tokenizer: TokenizerLike) -> list[str] | None:
+    """id -> its character ('' for special tokens) where every ordinary id is one character.
+
+    Both environments decode through this table in their hot paths; None for other tokenizers.
+    """
+    if not getattr(tokenizer, "is_char_level", False):
+        return None
+    specials = {tokenizer.pad_id, tokenizer.bos_id, tokenizer.sep_id, tokenizer.eos_id}
+    return ["" if i in specials else tokenizer.decode([i]) for i in range(tokenizer.vocab_size)]
+
+
 def resolve_tokenizer(
     tokenizer: TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None,
     alphabet: Iterable[str],

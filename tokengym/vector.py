@@ -11,23 +11,15 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .env import PROMPT_DRAW_BLOCK, check_prompt_index, check_reset_options
+from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_prompt_index, check_reset_options
 from .errors import ConfigError, InvalidActionError, ResetNeeded
-from .problem import Problem, ProblemAttributes, build_problem
+from .problem import ProblemAttributes, build_problem
 from .rewards import score
+from .tokenizer import character_table
 
-STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = "eos", "max_length", "invalid_token"
-
-
-def _char_table(problem: Problem) -> np.ndarray | None:
-    """id -> character ('' for special tokens) for one-char-per-id tokenizers, else None."""
-    tok = problem.tokenizer
-    if not getattr(tok, "is_char_level", False):
-        return None
-    specials = {tok.pad_id, tok.bos_id, tok.sep_id, tok.eos_id}
-    return np.array(
-        ["" if i in specials else tok.decode([i]) for i in range(tok.vocab_size)], dtype="<U1"
-    )
+# Stop reasons by code, as the object array the infos hold.
+STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
+STOP_NAMES = np.array(STOP_REASONS, dtype=object)
 
 
 class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
@@ -72,19 +64,20 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self.single_observation_space = spaces.Box(0, vocab - 1, (length,), np.int64)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self._chars = _char_table(p)
+        table = character_table(p.tokenizer)
+        self._chars = None if table is None else np.array(table, dtype="<U1")
         self._rows = np.arange(num_envs)
         self._offsets = np.arange(p.max_new_tokens)
-        width = max(p.max_new_tokens, p.reference_table.shape[1])
-        self._references = np.full((p.num_prompts, width), -1, dtype=np.int64)
-        self._references[:, : p.reference_table.shape[1]] = p.reference_table
-        self._masks = np.broadcast_to(p.action_mask, (num_envs, vocab))
+        self._masks = np.repeat(p.action_mask[None], num_envs, axis=0)
+        self._prompt_texts = np.array(p.prompts, dtype=object)
+        self._reference_texts = np.array(p.references, dtype=object)
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
         self._index = np.zeros(num_envs, dtype=np.int64)
         self._start = np.zeros(num_envs, dtype=np.int64)
         self._generated = np.zeros(num_envs, dtype=np.int64)
         self._matched = np.zeros(num_envs, dtype=np.int64)
+        self._reference_length = np.zeros(num_envs, dtype=np.int64)
         self._phi = np.zeros(num_envs, dtype=np.float64)
         self._elapsed = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.ones(num_envs, dtype=bool)
@@ -111,7 +104,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
                 self._draw_pos[i] = PROMPT_DRAW_BLOCK
 
     def _draw_prompt_indices(self, rows: np.ndarray) -> np.ndarray:
-        for i in rows[self._draw_pos[rows] == PROMPT_DRAW_BLOCK]:  # one refill per 64 episodes
+        for i in rows[self._draw_pos[rows] == PROMPT_DRAW_BLOCK]:  # a refill per 256 episodes
             rng = self._rngs[i]
             assert rng is not None
             self._draws[i] = rng.integers(0, self.problem.num_prompts, size=PROMPT_DRAW_BLOCK)
@@ -122,15 +115,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
 
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray, infos: dict[str, Any]) -> None:
         p = self.problem
-        self._obs[rows] = p.templates[indices]
+        self._obs[rows] = np.take(p.templates, indices, axis=0)
         self._index[rows], self._start[rows] = indices, p.generation_start[indices]
+        self._reference_length[rows] = p.reference_lengths[indices]
         self._generated[rows] = self._matched[rows] = self._elapsed[rows] = 0
         self._phi[rows] = 0.0
         self._needs_reset[rows] = False
-        prompts = np.array(p.prompts, dtype=object)[indices] if len(rows) else []
-        references = [p.references[i] for i in indices]
-        self._set_info(infos, "prompt", rows, prompts, object)
-        self._set_info(infos, "reference", rows, references, object)
+        self._set_info(infos, "prompt", rows, self._prompt_texts[indices], object)
+        self._set_info(infos, "reference", rows, self._reference_texts[indices], object)
         self._set_info(infos, "prompt_index", rows, indices, np.int64)
 
     def reset(
@@ -161,19 +153,20 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         return self._observation(), infos
 
     # ------------------------------------------------------------------- step
-    def _check_actions(self, actions: object, rows: np.ndarray) -> np.ndarray:
+    def _check_actions(self, actions: object, active: np.ndarray) -> np.ndarray:
+        """Token ids of the stepping sub-envs; resetting ones get PAD (their action is ignored)."""
         array = np.asarray(actions)
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu":
             raise InvalidActionError(
                 f"actions must be an int array of shape ({self.num_envs},) with token ids in "
                 f"[0, {self.problem.vocab_size - 1}], got dtype {array.dtype} shape {array.shape}"
             )
-        tokens = array[rows].astype(np.int64)
-        bad = (tokens < 0) | (tokens >= self.problem.vocab_size)
-        if bad.any():
-            first = int(np.argmax(bad))
+        tokens = array.astype(np.int64)
+        tokens[~active] = self.problem.tokenizer.pad_id
+        if tokens.min() < 0 or tokens.max() >= self.problem.vocab_size:
+            first = int(np.argmax((tokens < 0) | (tokens >= self.problem.vocab_size)))
             raise InvalidActionError(
-                f"action {tokens[first]} of sub-env {rows[first]} is out of range: token ids "
+                f"action {tokens[first]} of sub-env {first} is out of range: token ids "
                 f"run from 0 to {self.problem.vocab_size - 1}"
             )
         return tokens
@@ -181,53 +174,48 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     def step(
         self, actions: object
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Steps every sub-env at once; whole-batch array operations, rows masked by `active`."""
         if not self._started:
             raise ResetNeeded("step() called before reset(); call reset() first")
         p, infos = self.problem, {}
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
         resetting = self._needs_reset
-        stepping = self._rows[~resetting]
-        tokens = self._check_actions(actions, stepping)
-        if resetting.any():
-            rows = self._rows[resetting]
-            self._reset_rows(rows, self._draw_prompt_indices(rows), infos)
-
-        n = self._generated[stepping] + 1
-        self._obs[stepping, self._start[stepping] + n - 1] = tokens
-        self._generated[stepping] = n
+        active = ~resetting
+        tokens = self._check_actions(actions, active)
+        n = self._generated + 1
+        # Resetting rows write into their BOS slot; their reset below rewrites the whole row.
+        self._obs[self._rows, np.where(active, self._start + n - 1, 0)] = tokens
+        self._generated = n
         eos = tokens == p.tokenizer.eos_id
         invalid = (p.action_mask[tokens] == 0) & ~eos
-        ended = eos | invalid | (n == p.max_new_tokens)
+        ended = active & (eos | invalid | (n == p.max_new_tokens))
+        # Leading tokens that agree with the reference: Phi and exact-match scoring use them.
+        table = p.reference_table  # (P, R), R >= max_new_tokens; resetting rows may reach R
+        expected = table[self._index, np.minimum(n - 1, table.shape[1] - 1)]
+        extends = (self._matched == n - 1) & (n <= self._reference_length) & (expected == tokens)
+        self._matched = np.where(extends, n, self._matched)
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
         if p.reward_mode == "dense":
-            self._shape(stepping[~ended], tokens[~ended], n[~ended], rewards)
+            going = active & ~ended
+            phi = self._matched / np.maximum(self._reference_length, n)
+            rewards = np.where(going, p.gamma * phi - self._phi, 0.0)
+            self._phi = np.where(going, phi, self._phi)
         if ended.any():
+            rows = np.flatnonzero(ended)
             stop = np.where(
-                eos[ended], STOP_EOS, np.where(invalid[ended], STOP_INVALID, STOP_MAX_LENGTH)
+                eos[rows], STOP_EOS, np.where(invalid[rows], STOP_INVALID, STOP_MAX_LENGTH)
             )
-            self._finish(stepping[ended], n[ended] - (eos | invalid)[ended], stop, rewards, infos)
-            terminated[stepping[ended]] = True
+            self._finish(rows, n[rows] - (eos | invalid)[rows], stop, rewards, infos)
+        terminated = ended
+        truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
-            self._elapsed[stepping] += 1
-            truncated[stepping] = self._elapsed[stepping] >= self.max_episode_steps
+            self._elapsed += active
+            truncated = active & (self._elapsed >= self.max_episode_steps)
+        if resetting.any():
+            rows = np.flatnonzero(resetting)
+            self._reset_rows(rows, self._draw_prompt_indices(rows), infos)
         self._needs_reset = terminated | truncated
         self._add_masks(infos)
         return self._observation(), rewards, terminated, truncated, infos
-
-    def _shape(
-        self, rows: np.ndarray, tokens: np.ndarray, n: np.ndarray, rewards: np.ndarray
-    ) -> None:
-        """Dense rewards of the steps that did not end: gamma * Phi(s') - Phi(s)."""
-        index = self._index[rows]
-        lengths = self.problem.reference_lengths[index]
-        expected = self._references[index, np.minimum(n - 1, self._references.shape[1] - 1)]
-        extends = (self._matched[rows] == n - 1) & (n <= lengths) & (expected == tokens)
-        matched = np.where(extends, n, self._matched[rows])
-        self._matched[rows] = matched
-        phi = matched / np.maximum(lengths, n)
-        rewards[rows] = self.problem.gamma * phi - self._phi[rows]
-        self._phi[rows] = phi
 
     def _finish(
         self,
@@ -245,24 +233,23 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         if self._chars is not None:
             chars = self._chars[np.maximum(generated, 0)]
             chars[generated < 0] = ""
-            completions = chars.view(f"<U{p.max_new_tokens}").ravel().tolist()
+            completions = chars.view(f"<U{p.max_new_tokens}").ravel().astype(object)
         else:
-            completions = [p.tokenizer.decode(g[g >= 0].tolist()) for g in generated]
-        references = [p.references[i] for i in index]
+            completions = np.empty(len(rows), dtype=object)
+            completions[:] = [p.tokenizer.decode(g[g >= 0].tolist()) for g in generated]
+        references = self._reference_texts[index]
+        invalid = stop == STOP_INVALID
         if p.scores_by_ids:
-            width = self._references.shape[1]
-            padded = np.full((len(rows), width), -1, dtype=np.int64)
-            padded[:, : p.max_new_tokens] = generated
-            sequence = (padded == self._references[index]).all(axis=1).astype(np.float64)
+            exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
+            sequence = exact.astype(np.float64)
         else:
             sequence = np.array(
                 [
-                    score(p.reward_fn, p.prompts[i], c, r) if s != STOP_INVALID else 0.0
-                    for i, c, r, s in zip(index, completions, references, stop)
+                    0.0 if bad else score(p.reward_fn, p.prompts[i], c, r)
+                    for i, c, r, bad in zip(index, completions, references, invalid)
                 ],
                 dtype=np.float64,
             )
-        invalid = stop == STOP_INVALID
         sequence[invalid] = p.invalid_reward
         rewards[rows] = sequence - self._phi[rows] if p.reward_mode == "dense" else sequence
         success = ~invalid & (sequence >= p.success_threshold)
@@ -270,26 +257,23 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._set_info(infos, "reference", rows, references, object)
         self._set_info(infos, "sequence_reward", rows, sequence, np.float64)
         self._set_info(infos, "success", rows, success, bool)
-        self._set_info(infos, "stop_reason", rows, stop.astype(object), object)
+        self._set_info(infos, "stop_reason", rows, STOP_NAMES[stop], object)
         self._set_info(infos, "gamma", rows, np.full(len(rows), p.gamma), np.float64)
 
     # ------------------------------------------------------------------ infos
     def _set_info(
-        self, infos: dict[str, Any], key: str, rows: np.ndarray, values: Any, dtype: Any
+        self, infos: dict[str, Any], key: str, rows: np.ndarray, values: np.ndarray, dtype: Any
     ) -> None:
         """Gymnasium's vector info layout: a value array and a `_key` mask per key."""
         if len(rows) == 0:
             return
         if key not in infos:
-            fill = None if dtype is object else 0
-            infos[key] = np.full(self.num_envs, fill, dtype=dtype)
+            # np.empty of object dtype holds None, as SyncVectorEnv's fill does.
+            empty = np.empty if dtype is object else np.zeros
+            infos[key] = empty(self.num_envs, dtype=dtype)
             infos[f"_{key}"] = np.zeros(self.num_envs, dtype=bool)
         array = infos[key]
-        if dtype is object:
-            for row, value in zip(rows.tolist(), values):
-                array[row] = value  # element-wise: numpy would unpack sequences
-        else:
-            array[rows] = values
+        array[rows] = values
         infos[f"_{key}"][rows] = True
 
     def _add_masks(self, infos: dict[str, Any]) -> None:

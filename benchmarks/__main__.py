@@ -1,53 +1,115 @@
-"""`python -m benchmarks run [--suite quick] [--out DIR]`: run the suite and write its report."""
+"""The benchmark suite's command.
+
+    python -m benchmarks run [--suite quick|full|smoke] [--only KEY[,KEY]] [--out DIR]
+    python -m benchmarks report RESULTS_DIR
+
+``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
+(once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
+report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
+(the full suite adds ``-copy`` variants of the first five).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import throughput
-
-SUITES = {
-    # Repeats and sizes of the throughput section; the learning sections arrive with issue 5.
-    "quick": {"repeats": 5, "single_steps": 100_000, "vector_steps": 200, "sync_steps": 20},
-    "full": {"repeats": 15, "single_steps": 300_000, "vector_steps": 600, "sync_steps": 60},
-}
+from . import agent_speed, report, runner, throughput
+from .suites import SUITES, THROUGHPUT, Suite
 
 
-def run(suite: str, out: Path) -> str:
-    """Runs a suite, writes `throughput.json` and `report.md` under `out`, returns the report."""
-    import tokengym
+def write_suite(suite: Suite, out: Path) -> None:
+    """``suite.json``: the suite's questions with their run ids (what the report groups by)."""
+    questions = [
+        {"key": q.key, "title": q.title, "arm": list(q.arm), "note": q.note}
+        | {"run_ids": [s.run_id for s in q.specs]}
+        for q in suite.questions
+    ]
+    record = {"name": suite.name, "questions": questions}
+    (out / report.SUITE_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
-    results = throughput.measure(**SUITES[suite])
-    out.mkdir(parents=True, exist_ok=True)
+
+def measure_throughput(suite: Suite, out: Path) -> None:
+    """Question 6: env steps/s and agents' training tokens/s, to ``throughput.json``."""
+    env = throughput.measure(**suite.throughput)
+    task = dict(suite.throughput_task)
+    speeds = agent_speed.measure(suite.agent_throughput, task, suite.agent_measure)
     record = {
-        "suite": suite,
-        "tokengym": tokengym.__version__,
-        "python": platform.python_version(),
-        "machine": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "results": [asdict(r) for r in results.values()],
+        "suite": suite.name,
+        "task": task,
+        **runner.environment(),
+        "env": [asdict(r) for r in env.values()],
+        "agents": [asdict(s) for s in speeds],
     }
-    (out / "throughput.json").write_text(json.dumps(record, indent=2) + "\n")
-    report = f"# tokengym benchmark report ({suite})\n\n## Environment throughput\n\n"
-    report += throughput.table(results) + "\n"
-    (out / "report.md").write_text(report)
-    return report
+    (out / report.THROUGHPUT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def run(suite: Suite, out: Path, only: list[str] | None = None, progress: bool = True) -> str:
+    """Run (or resume) a suite in ``out`` and write its report; returns the report's Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_suite(suite, out)
+    runner.run_suite(suite, out, only, progress)
+    keys = suite.keys if only is None else only
+    if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
+        if progress:
+            print("measuring throughput (question 6)...", file=sys.stderr)
+        measure_throughput(suite, out)
+    return report.build(out)
+
+
+def _keys(text: str) -> list[str]:
+    return [k.strip() for k in text.split(",") if k.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    """Parse the command line and run it; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="run a suite and write its report")
-    run_parser.add_argument("--suite", choices=sorted(SUITES), default="quick")
+    run_parser = commands.add_parser("run", help="run (or resume) a suite and write its report")
+    run_parser.add_argument(
+        "--suite", choices=sorted(SUITES), default="quick", help="quick (<5 min), full (hours)"
+    )
+    run_parser.add_argument(
+        "--only",
+        type=_keys,
+        action="extend",
+        default=None,
+        metavar="KEY[,KEY]",
+        help="run only these questions (repeatable): sl-vs-rl, credit, gamma, ..., throughput",
+    )
     run_parser.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    run_parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    report_parser = commands.add_parser("report", help="rebuild report.md and plots of a folder")
+    report_parser.add_argument("results_dir", type=Path)
     args = parser.parse_args(argv)
-    print(run(args.suite, args.out))
-    print(f"results and report written to {args.out}/", file=sys.stderr)
+    if args.command == "report":
+        if not (args.results_dir / report.SUITE_FILE).exists():
+            parser.error(
+                f"{args.results_dir} has no {report.SUITE_FILE}; run the suite there first"
+            )
+        print(report.build(args.results_dir))
+        return 0
+    suite = SUITES[args.suite]
+    try:
+        runner.select(suite, args.only)
+    except ValueError as e:
+        parser.error(str(e))
+    start = time.perf_counter()
+    text = run(suite, args.out, args.only, progress=not args.no_progress)
+    print(text)
+    seconds = time.perf_counter() - start
+    print(
+        f"suite {suite.name}: {seconds:.0f} s; report in {args.out / report.REPORT_FILE}",
+        file=sys.stderr,
+    )
     return 0
 
 

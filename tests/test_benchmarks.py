@@ -1,25 +1,143 @@
-"""The throughput benchmark runs end to end and writes its report (speed is not asserted)."""
+"""The benchmark suite end to end on the `smoke` suite: rows, resume, report, plots, determinism.
+
+Speed is never asserted; every number except training seconds must repeat exactly (CPU).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
-from benchmarks.__main__ import SUITES, main
+import matplotlib.image
+import pytest
+
+from benchmarks import report, runner
+from benchmarks.__main__ import main
+from benchmarks._agents import AGENTS_PACKAGE, agents_module
+from benchmarks.suites import CUSTOM_AGENTS, SUITES, RunSpec, task
+
+SMOKE = SUITES["smoke"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_throughput_suite_writes_results_and_report(tmp_path: Path, monkeypatch) -> None:
-    tiny = {"repeats": 1, "single_steps": 300, "num_envs": 8, "vector_steps": 3, "sync_steps": 2}
-    monkeypatch.setitem(SUITES, "quick", tiny)
-    assert main(["run", "--suite", "quick", "--out", str(tmp_path)]) == 0
-    record = json.loads((tmp_path / "throughput.json").read_text())
-    names = [r["name"] for r in record["results"]]
-    assert names == [
+def _run(out: Path, *only: str) -> None:
+    argv = ["run", "--suite", "smoke", "--out", str(out), "--no-progress"]
+    argv += [a for key in only for a in ("--only", key)]
+    assert main(argv) == 0
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    _run(out)
+    return out
+
+
+def _reproducible(row: dict[str, Any]) -> dict[str, Any]:
+    """A row without the numbers that measure time."""
+    kept = {k: v for k, v in row.items() if k not in runner.VARYING_KEYS}
+    kept["curve"] = [{k: v for k, v in p.items() if k != "train_seconds"} for p in row["curve"]]
+    return kept
+
+
+def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> None:
+    rows = runner.read_rows(results)
+    specs = runner.select(SMOKE)
+    assert [r["run_id"] for r in rows] == [s.run_id for s in specs]
+    assert len(specs) == 2 * (1 + 3 + 4)  # supervised, 3 credit modes, 4 SB3 agents x 2 seeds
+    for row, spec in zip(rows, specs):
+        assert row["status"] == "ok", row.get("error")
+        assert RunSpec(**{**row["spec"], "task": tuple(map(tuple, row["spec"]["task"]))}) == spec
+        assert {"tokengym", "torch", "python", "platform", "machine", "versions"} <= set(row)
+        assert row["final_success"] == row["curve"][-1]["success"]
+        assert (row["episodes_to_threshold"] is None) == (row["seconds_to_threshold"] is None)
+        if spec.agent in CUSTOM_AGENTS:
+            assert len(row["curve"]) == spec.budget // spec.eval_every
+            assert row["episodes"] == spec.budget * spec.batch_size
+        else:  # SB3 collects whole rollouts: at least the budget
+            assert row["tokens"] >= spec.budget and row["curve"][0]["tokens"] >= spec.eval_every
+    assert not list(results.glob("runs/*/checkpoint.pt"))
+
+
+def test_report_has_a_table_per_question_and_valid_pngs(results: Path) -> None:
+    text = (results / "report.md").read_text()
+    headings = ("## Q1. Supervised vs RL", "## Q2. Credit", "## Q5. Custom REINFORCE vs SB3")
+    for heading in (*headings, "## Q6. Throughput"):
+        assert heading in text
+    tables = report.tables(results)
+    assert list(tables) == ["sl-vs-rl", "credit", "sb3"]
+    assert [line.split(" | ")[0] for line in tables["credit"].splitlines()[2:]] == [
+        "| terminal",
+        "| dense",
+        "| broadcast",
+    ]
+    assert "| supervised | 2 |" in tables["sl-vs-rl"] and "| reinforce | 2 |" in text
+    for name in ("curves_sl-vs-rl.png", "curves_credit.png", "curves_sb3.png", "throughput.png"):
+        assert f"]({name})" in text
+        assert (results / name).read_bytes()[:8] == PNG_SIGNATURE
+        height, width, _ = matplotlib.image.imread(results / name).shape
+        assert height > 100 and width > 100
+
+
+def test_throughput_section_measures_env_and_agents(results: Path) -> None:
+    record = json.loads((results / "throughput.json").read_text())
+    assert [r["name"] for r in record["env"]] == [
         "TokenGen-v0 (gym.make)",
         "CartPole-v1 (gym.make)",
         "TokenGen native vector, N=8",
         "TokenGen SyncVectorEnv, N=8",
     ]
-    assert all(r["steps_per_second"] > 0 and len(r["repeats"]) == 1 for r in record["results"])
-    report = (tmp_path / "report.md").read_text()
-    assert "| TokenGen-v0 (gym.make) |" in report and "native vector / SyncVectorEnv:" in report
+    assert all(r["steps_per_second"] > 0 and len(r["repeats"]) == 1 for r in record["env"])
+    assert [a["agent"] for a in record["agents"]] == list(SMOKE.agent_throughput)
+    assert all(a["tokens_per_second"] > 0 for a in record["agents"])
+    text = (results / "report.md").read_text()
+    assert "| TokenGen-v0 (gym.make) |" in text and "native vector / SyncVectorEnv:" in text
+
+
+def test_rerun_skips_finished_runs_and_report_rebuilds(results: Path) -> None:
+    before = (results / "runs.jsonl").read_text()
+    assert runner.run_suite(SMOKE, results, progress=False) == []
+    assert (results / "runs.jsonl").read_text() == before
+    expected = (results / "report.md").read_text()
+    (results / "report.md").unlink()
+    (results / "curves_credit.png").unlink()
+    assert main(["report", str(results)]) == 0
+    assert (results / "report.md").read_text() == expected
+    assert (results / "curves_credit.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.mark.slow
+def test_same_seeds_give_the_same_numbers(results: Path, tmp_path: Path) -> None:
+    _run(tmp_path, "sl-vs-rl", "credit", "sb3")
+    first = [_reproducible(r) for r in runner.read_rows(results)]
+    second = [_reproducible(r) for r in runner.read_rows(tmp_path)]
+    assert second == first
+    assert report.tables(tmp_path, with_time=False) == report.tables(results, with_time=False)
+
+
+def test_only_filters_questions(tmp_path: Path) -> None:
+    _run(tmp_path, "throughput")
+    assert runner.read_rows(tmp_path) == []
+    assert (tmp_path / "throughput.json").exists() and (tmp_path / "report.md").exists()
+    with pytest.raises(SystemExit):
+        main(["run", "--suite", "smoke", "--only", "nope", "--out", str(tmp_path)])
+
+
+def test_run_spec_validation_and_stable_ids() -> None:
+    spec = RunSpec("reinforce", task("target", target="abc"))
+    assert spec.run_id == RunSpec("reinforce", task("target", target="abc")).run_id
+    assert spec.run_id != RunSpec("reinforce", task("target", target="abc"), seed=1).run_id
+    assert spec.credit_mode == "terminal" and spec.task_name == "target(target=abc)"
+    with pytest.raises(ValueError, match=r"^baseline='rloo2' is invalid; expected one of"):
+        RunSpec("reinforce", task("target"), baseline="rloo2")
+    with pytest.raises(ValueError, match=r"^gamma=1.5 is invalid; expected a float in \[0, 1\]$"):
+        RunSpec("reinforce", task("target"), gamma=1.5)
+
+
+def test_agents_are_reached_through_one_helper() -> None:
+    assert AGENTS_PACKAGE == "agents"  # "tokengym_agents" in the wheel
+    assert agents_module("train").__name__ == "agents.train"
+    sources = [p.read_text() for p in Path(runner.__file__).parent.glob("*.py")]
+    assert not any(re.search(r"^\s*(import|from) agents\b", s, re.MULTILINE) for s in sources)

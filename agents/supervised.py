@@ -1,0 +1,178 @@
+"""Supervised fine-tuning: grad J = E_{(x,y)~D}[grad log p(y|x)] on the task's reference answers.
+
+Teacher forcing on ``[BOS, prompt, SEP, reference, EOS]`` sequences laid out exactly like the
+env's observations, so the policy trained here is the policy the env runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import tokengym  # noqa: F401  (registers TokenGen-v0)
+
+from .device import resolve_device
+from .losses import Decisions, supervised_loss
+from .policies import Policy
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """Hyper-parameters of :class:`SupervisedAgent`.
+
+    Attributes:
+        batch_size: examples per update (sampled with replacement from the train split).
+        lr: Adam learning rate.
+        max_grad_norm: clip the global gradient norm to this (None: no clipping).
+        seed: seeds the minibatch sampler.
+        device: "auto" (CUDA when available), "cpu", "cuda", ...
+    """
+
+    batch_size: int = 128
+    lr: float = 3e-3
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r} is invalid; expected an int >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} is invalid; expected a float > 0")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(
+                f"max_grad_norm={self.max_grad_norm!r} is invalid; expected > 0 or None"
+            )
+
+
+def reference_decisions(env: gym.Env, device: torch.device | str = "cpu") -> Decisions:
+    """Every (prompt, reference + EOS) pair of the env's active split as padded decisions.
+
+    Args:
+        env: a ``TokenGen-v0`` env (wrapped or not) whose prompts all have references.
+        device: where to put the tensors.
+
+    Returns:
+        Decisions with tokens (N, L), start (N,), actions = targets (N, T), masks (V,) from the
+        env, valid (N, T).
+
+    Raises:
+        ValueError: if a prompt has no reference, or a target token is masked by the env.
+    """
+    base = env.unwrapped
+    tok = base.tokenizer
+    n, length, horizon = base.num_prompts, base.observation_length, base.max_new_tokens
+    tokens = np.full((n, length), tok.pad_id, dtype=np.int64)
+    targets = np.zeros((n, horizon), dtype=np.int64)
+    valid = np.zeros((n, horizon), dtype=bool)
+    start = np.zeros(n, dtype=np.int64)
+    for i, (prompt, ref) in enumerate(zip(base.prompt_ids, base.reference_ids)):
+        if ref is None:
+            raise ValueError(f"prompt {i} has no reference answer; supervised training needs one")
+        target = [*ref, tok.eos_id]  # EOS is always a target
+        if len(target) > horizon:
+            raise ValueError(
+                f"reference {i} needs {len(target)} tokens with EOS but max_new_tokens={horizon}"
+            )
+        seq = [tok.bos_id, *prompt, tok.sep_id, *target]
+        tokens[i, : len(seq)] = seq
+        start[i] = len(prompt) + 1
+        targets[i, : len(target)] = target
+        valid[i, : len(target)] = True
+    mask = torch.as_tensor(np.asarray(base.action_masks()), dtype=torch.bool)  # (V,)
+    if not mask[torch.from_numpy(targets[valid])].all():
+        raise ValueError("a reference token is masked by the env's action mask")
+    return Decisions(
+        tokens=torch.from_numpy(tokens).to(device),
+        start=torch.from_numpy(start).to(device),
+        actions=torch.from_numpy(targets).to(device),
+        masks=mask.to(device),
+        valid=torch.from_numpy(valid).to(device),
+    )
+
+
+def minibatch(d: Decisions, index: torch.Tensor) -> Decisions:
+    """Rows ``index`` of a padded decision batch, trimmed to their longest target."""
+    valid = d.valid[index]
+    horizon = int(valid.any(0).sum())
+    return Decisions(
+        tokens=d.tokens[index],
+        start=d.start[index],
+        actions=d.actions[index, :horizon],
+        masks=d.masks,
+        valid=valid[:, :horizon],
+    )
+
+
+class SupervisedAgent:
+    """Teacher-forced maximum likelihood on the train split's references.
+
+    Args:
+        policy: the network to train (moved to ``config.device``).
+        env_kwargs: keyword arguments of ``gym.make("TokenGen-v0", ...)``.
+        config: hyper-parameters.
+
+    Example:
+        >>> agent = SupervisedAgent(policy, {"task": "copy"})
+        >>> metrics = agent.train_iteration()
+    """
+
+    name = "supervised"
+
+    def __init__(
+        self, policy: Policy, env_kwargs: dict, config: SupervisedConfig | None = None
+    ) -> None:
+        self.config = config = config or SupervisedConfig()
+        self.device = resolve_device(config.device)
+        self.policy = policy.to(self.device)
+        self.env_kwargs = dict(env_kwargs)
+        env = gym.make("TokenGen-v0", **{**self.env_kwargs, "split": "train"})
+        self.base = env.unwrapped
+        self.data = reference_decisions(env, self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.generator = torch.Generator().manual_seed(config.seed)  # CPU: indices only
+        self.iteration = 0
+        self.episodes = 0
+        self.tokens = 0
+
+    def update(self, batch: Decisions) -> dict[str, torch.Tensor]:
+        """One gradient step on a batch of reference decisions."""
+        loss = supervised_loss(self.policy, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        stats = {"losses/nll": loss.detach()}
+        if self.config.max_grad_norm is not None:
+            stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
+                self.policy.parameters(), self.config.max_grad_norm
+            )
+        self.optimizer.step()
+        return stats
+
+    def train_iteration(self) -> dict[str, float]:
+        """Sample a minibatch and take one step; returns float metrics."""
+        t0 = time.perf_counter()
+        n = self.data.tokens.shape[0]
+        index = torch.randint(0, n, (self.config.batch_size,), generator=self.generator)
+        batch = minibatch(self.data, index.to(self.device))
+        stats = self.update(batch)
+        seconds = time.perf_counter() - t0
+        n_tokens = int(batch.valid.sum())
+        self.iteration += 1
+        self.episodes += self.config.batch_size
+        self.tokens += n_tokens
+        metrics = {k: float(v) for k, v in stats.items()}
+        metrics.update(
+            {
+                "losses/nll_per_token": metrics["losses/nll"] * self.config.batch_size / n_tokens,
+                "charts/episodes": float(self.episodes),
+                "charts/tokens": float(self.tokens),
+                "perf/seconds": seconds,
+                "perf/tokens_per_s": n_tokens / seconds,
+                "perf/update_share": 1.0,
+            }
+        )
+        return metrics

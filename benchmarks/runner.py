@@ -1,0 +1,216 @@
+"""Run a suite's specs: one JSONL row per finished run in ``<out>/runs.jsonl``, resumable.
+
+Each run trains one agent for its fixed budget (never a wall-clock limit), with greedy test
+evaluations every ``eval_every``; its row holds the spec, the learning curve (success and reward
+against episodes, tokens and training seconds), episodes/tokens/seconds to the success threshold,
+the final success, and the package versions and machine. A run whose id (the spec's hash) already
+has an ``"ok"`` row is skipped, so an interrupted suite resumes where it stopped. The id hashes
+the spec, not the agents' code: after changing an agent, use a fresh ``--out`` folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+import tokengym
+
+from ._agents import agents_module
+from .suites import CUSTOM_AGENTS, RunSpec, Suite
+
+RUNS_FILE = "runs.jsonl"
+# Keys of a row that measure time or describe the machine: the only ones that may change between
+# two runs of the same spec (in curve points: "train_seconds").
+VARYING_KEYS = ("train_seconds", "seconds_to_threshold", "wall_seconds", "finished_at", "machine")
+VERSIONED = ("gymnasium", "numpy", "stable-baselines3", "sb3-contrib")
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine recorded in every row."""
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "tokengym": tokengym.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "versions": versions,
+    }
+
+
+def custom_argv(spec: RunSpec, out: Path, progress: bool) -> list[str]:
+    """The ``python -m agents.train`` arguments of a supervised or REINFORCE spec."""
+    kwargs = dict(spec.task)
+    argv = ["--agent", spec.agent, "--task", str(kwargs.pop("task"))]
+    for key, value in kwargs.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        argv += ["--env-kwarg", f"{key}={text}"]
+    argv += [
+        *("--reward-mode", spec.reward_mode, "--gamma", repr(spec.gamma)),
+        *("--credit", spec.credit, "--baseline", spec.baseline),
+        *("--group-size", str(spec.group_size), "--batch-size", str(spec.batch_size)),
+        *("--iterations", str(spec.budget), "--lr", repr(spec.lr)),
+        *("--eval-every", str(spec.eval_every), "--seed", str(spec.seed)),
+        *("--device", "cpu", "--out", str(out)),
+    ]
+    if spec.eval_prompts is not None:
+        argv += ["--eval-prompts", str(spec.eval_prompts)]
+    return argv if progress else [*argv, "--no-progress"]
+
+
+def _train(spec: RunSpec, out: Path, progress: bool) -> list[dict[str, float | None]]:
+    """Train one spec; returns its metric lines (the agents' ``metrics.jsonl``)."""
+    if spec.agent in CUSTOM_AGENTS:
+        with contextlib.redirect_stdout(io.StringIO()):  # its "final ..." line; bars use stderr
+            agents_module("train").main(custom_argv(spec, out, progress))
+        (out / "checkpoint.pt").unlink(missing_ok=True)  # MBs per run; the suite needs curves
+    else:
+        sb3 = agents_module("sb3")
+        config = sb3.SB3Config(
+            agent=spec.agent,
+            env_kwargs=spec.env_kwargs,
+            total_timesteps=spec.budget,
+            seed=spec.seed,
+            learning_rate=spec.lr,
+            gamma=spec.gamma,
+            eval_every=spec.eval_every,
+            eval_episodes=spec.eval_prompts,
+            target_success=spec.threshold,
+            log_every=spec.budget,
+            metrics_path=str(out / "metrics.jsonl"),
+            progress=progress,
+            device="cpu",
+        )
+        sb3.train_sb3(config)
+    return agents_module("metrics").read_metrics(out / "metrics.jsonl")
+
+
+def curve(lines: Iterable[dict[str, float | None]]) -> list[dict[str, float]]:
+    """The evaluation points of metric lines: success and reward vs episodes/tokens/seconds."""
+    points = []
+    for line in lines:
+        if line.get("eval/greedy_success") is None:
+            continue
+        tokens = line.get("charts/env_steps", line.get("charts/tokens"))
+        points.append(
+            {
+                "step": float(line["step"]),
+                "episodes": float(line["charts/episodes"] or 0.0),
+                "tokens": float(tokens or 0.0),
+                "train_seconds": float(line["charts/train_seconds"] or 0.0),
+                "success": float(line["eval/greedy_success"]),
+                "reward": float(line.get("eval/greedy_reward") or 0.0),
+            }
+        )
+    return points
+
+
+def summarize(spec: RunSpec, points: list[dict[str, float]]) -> dict[str, Any]:
+    """Final success and the first evaluation at or above the threshold (None: never)."""
+    hit = next((p for p in points if p["success"] >= spec.threshold), None)
+    last = points[-1] if points else {}
+    return {
+        "final_success": last.get("success", None),
+        "final_reward": last.get("reward", None),
+        "episodes": last.get("episodes", None),
+        "tokens": last.get("tokens", None),
+        "train_seconds": last.get("train_seconds", None),
+        "threshold": spec.threshold,
+        "episodes_to_threshold": hit["episodes"] if hit else None,
+        "tokens_to_threshold": hit["tokens"] if hit else None,
+        "seconds_to_threshold": hit["train_seconds"] if hit else None,
+    }
+
+
+def run_spec(spec: RunSpec, out: Path, suite: str = "", progress: bool = False) -> dict[str, Any]:
+    """Train one spec (1 torch thread, CPU) and return its row (``status`` "ok" or "failed").
+
+    Args:
+        spec: the run.
+        out: the results folder; the agent's files go to ``out/runs/<run_id>/``.
+        suite: the suite's name, recorded in the row.
+        progress: show the agent's own progress bar.
+    """
+    run_dir = out / "runs" / spec.run_id
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a half-written earlier attempt
+    row: dict[str, Any] = {"run_id": spec.run_id, "suite": suite, "spec": asdict(spec)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # fastest for these small networks, and one reduction order
+    start = time.perf_counter()
+    try:
+        points = curve(_train(spec, run_dir, progress))
+        row.update(status="ok", **summarize(spec, points), curve=points)
+    except Exception as e:  # one broken agent must not stop the suite; the row says why
+        row.update(status="failed", error=f"{type(e).__name__}: {e}")
+        (run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+    finally:
+        torch.set_num_threads(threads)
+    row["wall_seconds"] = time.perf_counter() - start
+    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    row.update(environment())
+    row["machine"] = {"cpu_count": _cpu_count(), "torch_threads": 1}
+    return row
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def read_rows(out: Path) -> list[dict[str, Any]]:
+    """Every row of ``out/runs.jsonl`` (empty when there is none)."""
+    path = out / RUNS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def select(suite: Suite, only: Iterable[str] | None = None) -> list[RunSpec]:
+    """The suite's distinct specs, in question order, of the questions named in ``only``."""
+    keys = set(suite.keys if only is None else only)
+    unknown = sorted(keys - set(suite.keys))
+    if unknown:
+        raise ValueError(f"only={unknown!r} is invalid for suite {suite.name!r}; "
+                         f"expected some of {suite.keys}")  # fmt: skip
+    specs = [s for q in suite.questions if q.key in keys for s in q.specs]
+    return list(dict.fromkeys(specs))
+
+
+def run_suite(
+    suite: Suite, out: Path, only: Iterable[str] | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Run the selected specs not finished yet, appending a row to ``runs.jsonl`` after each.
+
+    Returns:
+        The rows written by this call (finished runs already in ``out`` are skipped).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    done = {r["run_id"] for r in read_rows(out) if r.get("status") == "ok"}
+    todo = [s for s in select(suite, only) if s.run_id not in done]
+    rows = []
+    bar = tqdm(todo, desc=f"suite {suite.name}", unit="run", disable=not progress, position=0)
+    for spec in bar:
+        bar.set_postfix_str(f"{spec.agent} {spec.credit_mode} g={spec.gamma} seed={spec.seed}")
+        row = run_spec(spec, out, suite.name, progress=progress)
+        with (out / RUNS_FILE).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        rows.append(row)
+    return rows

@@ -21,6 +21,7 @@ from .losses import Decisions, reinforce_loss
 from .policies import Policy
 from .returns import BASELINES, CREDITS
 from .rollout import Rollout, collect_rollout
+from .validation import check_optimizer_fields
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,7 @@ class ReinforceConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} is invalid; expected an int >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr!r} is invalid; expected a float > 0")
+        check_optimizer_fields(self.batch_size, self.lr, self.max_grad_norm)
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma={self.gamma!r} is invalid; expected a float in [0, 1]")
         if self.credit not in CREDITS:
@@ -83,10 +81,6 @@ class ReinforceConfig:
         for name in ("entropy_coef", "value_coef", "kl_coef"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected >= 0")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(
-                f"max_grad_norm={self.max_grad_norm!r} is invalid; expected > 0 or None"
-            )
 
 
 def rollout_decisions(batch: Rollout) -> Decisions:

@@ -18,6 +18,7 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 from .device import resolve_device
 from .losses import Decisions, supervised_loss
 from .policies import Policy
+from .validation import check_optimizer_fields
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,7 @@ class SupervisedConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} is invalid; expected an int >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr!r} is invalid; expected a float > 0")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(
-                f"max_grad_norm={self.max_grad_norm!r} is invalid; expected > 0 or None"
-            )
+        check_optimizer_fields(self.batch_size, self.lr, self.max_grad_norm)
 
 
 def reference_decisions(env: gym.Env, device: torch.device | str = "cpu") -> Decisions:

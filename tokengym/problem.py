@@ -77,6 +77,13 @@ def _check_number(name: str, value: object, low: float, high: float) -> float:
     return float(value)
 
 
+def check_positive_int(name: str, value: object) -> int:
+    """Returns `value` if it is an int >= 1 (not a bool); otherwise a `ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
 def _encode_all(tokenizer: TokenizerLike, texts: list[str], what: str) -> list[list[int]]:
     encoded = []
     for i, text in enumerate(texts):
@@ -160,13 +167,7 @@ def build_problem(
     longest_prompt = max(len(ids) for ids_list in encoded.values() for ids in ids_list)
     if max_prompt_tokens is None:
         max_prompt_tokens = longest_prompt
-    elif (
-        isinstance(max_prompt_tokens, bool)
-        or not isinstance(max_prompt_tokens, int)
-        or max_prompt_tokens < 1
-    ):
-        raise ConfigError(f"max_prompt_tokens must be an int >= 1, got {max_prompt_tokens!r}")
-    elif longest_prompt > max_prompt_tokens:
+    elif check_positive_int("max_prompt_tokens", max_prompt_tokens) < longest_prompt:
         name, i = next(
             (n, i)
             for n, ids_of in encoded.items()
@@ -178,25 +179,24 @@ def build_problem(
             f"long, over the observation budget max_prompt_tokens={max_prompt_tokens}"
         )
 
-    chosen = examples[split]
-    answers = [e.answer for e in chosen]
-    reference_ids = [
-        None if a is None else ids
-        for a, ids in zip(answers, _encode_all(tok, [a or "" for a in answers], "answer"))
-    ]
+    answer_ids = {
+        name: [
+            None if e.answer is None else ids
+            for e, ids in zip(ex, _encode_all(tok, [e.answer or "" for e in ex], f"{name} answer"))
+        ]
+        for name, ex in examples.items()
+    }
     if max_new_tokens is None:
-        all_answers = [e.answer for ex in examples.values() for e in ex if e.answer is not None]
-        if not all_answers:
+        lengths = [len(ids) for ids_of in answer_ids.values() for ids in ids_of if ids is not None]
+        if not lengths:
             raise ConfigError(
                 "the dataset has no answers to size generations by: pass max_new_tokens"
             )
-        max_new_tokens = max(len(tok.encode(a)) for a in all_answers) + 1  # room for EOS
-    elif (
-        isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, int)
-        or max_new_tokens < 1
-    ):
-        raise ConfigError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+        max_new_tokens = max(lengths) + 1  # room for EOS
+    else:
+        check_positive_int("max_new_tokens", max_new_tokens)
+    chosen, reference_ids = examples[split], answer_ids[split]
+    answers = [e.answer for e in chosen]
 
     length = 2 + max_prompt_tokens + max_new_tokens
     templates = np.full((len(chosen), length), tok.pad_id, dtype=np.int64)

@@ -13,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 
 from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_prompt_index, check_reset_options
 from .errors import ConfigError, InvalidActionError, ResetNeeded
-from .problem import ProblemAttributes, build_problem
+from .problem import ProblemAttributes, build_problem, check_positive_int
 from .rewards import score
 from .tokenizer import character_table
 
@@ -44,8 +44,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ConfigError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        check_positive_int("num_envs", num_envs)
         if max_episode_steps is not None and (
             isinstance(max_episode_steps, bool)
             or not isinstance(max_episode_steps, int)
@@ -193,12 +192,13 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         expected = table[self._index, np.minimum(n - 1, table.shape[1] - 1)]
         extends = (self._matched == n - 1) & (n <= self._reference_length) & (expected == tokens)
         self._matched = np.where(extends, n, self._matched)
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
         if p.reward_mode == "dense":
             going = active & ~ended
             phi = self._matched / np.maximum(self._reference_length, n)
             rewards = np.where(going, p.gamma * phi - self._phi, 0.0)
             self._phi = np.where(going, phi, self._phi)
+        else:
+            rewards = np.zeros(self.num_envs, dtype=np.float64)
         if ended.any():
             rows = np.flatnonzero(ended)
             stop = np.where(

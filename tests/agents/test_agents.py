@@ -184,6 +184,10 @@ def test_evaluate_with_an_oracle_and_a_bad_act() -> None:
     assert (eos.success_rate, eos.episodes) == (0.0, 5)
 
 
+SMALL_COPY = ["--env-kwarg", "max_length=3", "--env-kwarg", "train_size=50"]
+SMALL_COPY += ["--env-kwarg", "test_size=10"]
+
+
 def test_train_command_writes_metrics_checkpoint_and_final_line(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     argv = [
@@ -191,12 +195,7 @@ def test_train_command_writes_metrics_checkpoint_and_final_line(tmp_path, capsys
         "supervised",
         "--task",
         "copy",
-        "--env-kwarg",
-        "max_length=3",
-        "--env-kwarg",
-        "train_size=50",
-        "--env-kwarg",
-        "test_size=10",
+        *SMALL_COPY,
         "--iterations",
         "4",
         "--eval-every",
@@ -229,12 +228,7 @@ def test_train_command_writes_metrics_checkpoint_and_final_line(tmp_path, capsys
             str(out / "checkpoint.pt"),
             "--kl-coef",
             "0.1",
-            "--env-kwarg",
-            "max_length=3",
-            "--env-kwarg",
-            "train_size=50",
-            "--env-kwarg",
-            "test_size=10",
+            *SMALL_COPY,
             "--eval-every",
             "2",
             "--out",

@@ -1,16 +1,37 @@
-"""tokengym agents: torch policies, REINFORCE and supervised agents, evaluation, checkpoints.
+"""tokengym.agents: torch policies, the REINFORCE and supervised agents, SB3 baselines, and the
+one training entry point ``train(TrainConfig(...))``.
 
-Installed as ``tokengym_agents``; inside the package every import is relative.
+Example:
+    >>> from tokengym.agents import TrainConfig, train
+    >>> final = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
 """
 
 from __future__ import annotations
 
-from .checkpoint import Checkpoint, VocabularyMismatchError, load_checkpoint, save_checkpoint
-from .device import resolve_device
-from .evaluate import EvalResult, evaluate, evaluate_policy, policy_act
-from .losses import Decisions, reinforce_loss, supervised_loss
-from .metrics import MetricsWriter, read_metrics
-from .policies import (
+import warnings
+
+from tokengym._requires import require
+
+require("torch", "tqdm", extra="torch", package=__name__)
+# The package exports the function train() from its module train.py (imported below), so
+# "python -m tokengym.agents.train" finds that module already imported; running it again as
+# __main__ is harmless (it only defines functions), and runpy's warning about it is noise.
+warnings.filterwarnings(
+    "ignore", r"'tokengym\.agents\.train' found in sys\.modules", RuntimeWarning
+)
+
+from .checkpoint import (  # noqa: E402  (after the dependency check)
+    Checkpoint,
+    VocabularyMismatchError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .config import AGENT_DEFAULTS, AGENTS, CUSTOM_AGENTS, SB3_AGENTS, TrainConfig  # noqa: E402
+from .device import resolve_device  # noqa: E402
+from .evaluate import EvalResult, evaluate, evaluate_policy, policy_act  # noqa: E402
+from .losses import Decisions, reinforce_loss, supervised_loss  # noqa: E402
+from .metrics import MetricsWriter, RunLogger, read_metrics  # noqa: E402
+from .policies import (  # noqa: E402
     GRUConfig,
     GRUPolicy,
     Policy,
@@ -18,11 +39,16 @@ from .policies import (
     TransformerPolicy,
     build_policy,
 )
-from .reinforce import ReinforceAgent, ReinforceConfig
-from .rollout import Rollout, collect_rollout
-from .supervised import SupervisedAgent, SupervisedConfig
+from .reinforce import ReinforceAgent  # noqa: E402
+from .rollout import Rollout, collect_rollout  # noqa: E402
+from .supervised import SupervisedAgent  # noqa: E402
+from .train import train  # noqa: E402
 
 __all__ = [
+    "AGENTS",
+    "AGENT_DEFAULTS",
+    "CUSTOM_AGENTS",
+    "SB3_AGENTS",
     "Checkpoint",
     "Decisions",
     "EvalResult",
@@ -31,10 +57,10 @@ __all__ = [
     "MetricsWriter",
     "Policy",
     "ReinforceAgent",
-    "ReinforceConfig",
     "Rollout",
+    "RunLogger",
     "SupervisedAgent",
-    "SupervisedConfig",
+    "TrainConfig",
     "TransformerConfig",
     "TransformerPolicy",
     "VocabularyMismatchError",
@@ -49,4 +75,5 @@ __all__ = [
     "resolve_device",
     "save_checkpoint",
     "supervised_loss",
+    "train",
 ]

@@ -47,6 +47,14 @@ class Checkpoint:
     iteration: int
 
 
+def _as_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass (or dict) as plain data: ``weights_only`` loading accepts nothing else."""
+    if config is None:
+        return {}
+    data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {k: v for k, v in data.items() if _plain(v)}
+
+
 def _plain(value: Any) -> bool:
     if value is None or isinstance(value, (str, int, float, bool)):
         return True
@@ -82,7 +90,7 @@ def save_checkpoint(
         "policy_config": dataclasses.asdict(config),
         "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
         "agent": agent,
-        "agent_config": dataclasses.asdict(agent_config) if agent_config is not None else {},
+        "agent_config": _as_dict(agent_config),
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "vocab": dict(vocab),
         "env_kwargs": {k: v for k, v in (env_kwargs or {}).items() if _plain(v)},

@@ -147,3 +147,15 @@ def evaluate_policy(
         out[f"eval/{mode}_success"] = result.success_rate
         out[f"eval/{mode}_reward"] = result.mean_reward
     return out
+
+
+def reached(success: float | None, target: float | None) -> bool:
+    """True once a greedy success is at or above ``target`` (never when either is None).
+
+    The one stopping rule of every agent's training loop (and of the SB3 callback).
+
+    Example:
+        >>> reached(0.95, 0.9), reached(0.95, None), reached(None, 0.9)
+        (True, False, False)
+    """
+    return target is not None and success is not None and success >= target

@@ -110,7 +110,7 @@ def reinforce_loss(
         v = policy.values(feats)  # (B, T)
         b = v.detach()
         value_loss = (((v - g) ** 2) * valid).sum() / valid.sum().clamp(min=1)
-        stats["losses/value"] = value_loss.detach()
+        stats["losses/value_loss"] = value_loss.detach()
     else:
         b = batch_baseline(g, baseline, group_size)
     adv = (g - b) * valid
@@ -130,7 +130,7 @@ def reinforce_loss(
         kl_term = (kl.sum(-1) * valid).sum() / n  # KL(pi || ref) per state, summed over steps
         loss = loss + kl_coef * kl_term
         stats["losses/kl"] = kl_term.detach()
-    stats["losses/policy"] = policy_loss.detach()
+    stats["losses/policy_loss"] = policy_loss.detach()
     stats["losses/entropy"] = (entropy * valid).sum().detach() / valid.sum().clamp(min=1)
     stats["losses/total"] = loss.detach()
     stats["charts/return"] = (g[:, 0]).mean().detach()

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 
 class MetricsWriter:
@@ -54,3 +55,54 @@ def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
     """All records of a metrics file, in order."""
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+class RunLogger:
+    """A run's metric sinks: ``metrics.jsonl`` always, a TensorBoard event file when tensorboard
+    is installed, and Weights & Biases when ``track="wandb"``.
+
+    Keys follow CleanRL (``charts/episodic_return``, ``charts/SPS``, ``losses/policy_loss``), so
+    the usual dashboards read them unchanged.
+
+    Args:
+        out: the run folder.
+        config: the run's config as plain data (``wandb.init(config=...)``).
+        track: None or "wandb".
+    """
+
+    def __init__(self, out: Path, config: dict[str, Any], track: str | None = None) -> None:
+        self.jsonl = MetricsWriter(out / "metrics.jsonl")
+        self.tensorboard = _tensorboard_writer(out)
+        self.wandb = None
+        if track == "wandb":
+            try:
+                import wandb
+            except ImportError as e:
+                raise ImportError('track="wandb" needs wandb: pip install wandb') from e
+            self.wandb = wandb.init(config=config, dir=str(out), name=out.name)
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        """Send one metric line to every sink."""
+        self.jsonl.write(step, metrics)
+        if self.tensorboard is not None:
+            for key, value in metrics.items():
+                self.tensorboard.add_scalar(key, value, step)
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+
+    def close(self) -> None:
+        """Flush and close every sink."""
+        self.jsonl.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _tensorboard_writer(out: Path) -> Any:
+    """torch's ``SummaryWriter`` on ``out``, or None without the tensorboard package."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: metrics.jsonl has every value
+        return None
+    return SummaryWriter(log_dir=str(out))

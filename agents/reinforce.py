@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -16,71 +15,11 @@ import torch
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from .config import TrainConfig
 from .device import resolve_device
 from .losses import Decisions, reinforce_loss
 from .policies import Policy
-from .returns import BASELINES, CREDITS
 from .rollout import Rollout, collect_rollout
-from .validation import check_optimizer_fields
-
-
-@dataclass(frozen=True)
-class ReinforceConfig:
-    """Hyper-parameters of :class:`ReinforceAgent`.
-
-    Attributes:
-        batch_size: episodes per update (= the vector env's num_envs).
-        lr: Adam learning rate.
-        gamma: discount of the returns G_t (match the env's ``gamma`` for dense rewards).
-        credit: "env" (the env's per-step rewards, reward-to-go) or "broadcast" (every token
-            gets the episode's total reward).
-        baseline: "none", "mean" (batch mean per step), "rloo" (leave-one-out over the
-            group_size samples of each prompt) or "value" (a learned value head).
-        group_size: samples per prompt in a batch; "rloo" needs >= 2.
-        normalize_advantages: standardise advantages over each batch.
-        entropy_coef: entropy bonus weight.
-        value_coef: value loss weight (baseline="value").
-        kl_coef: weight of KL(pi || reference policy); needs a reference policy.
-        max_grad_norm: clip the global gradient norm to this (None: no clipping).
-        seed: seeds the action sampler, the prompt sampler and the env.
-        device: "auto" (CUDA when available), "cpu", "cuda", ...
-    """
-
-    batch_size: int = 512
-    lr: float = 1e-3
-    gamma: float = 1.0
-    credit: str = "env"
-    baseline: str = "mean"
-    group_size: int = 1
-    normalize_advantages: bool = False
-    entropy_coef: float = 0.0
-    value_coef: float = 0.5
-    kl_coef: float = 0.0
-    max_grad_norm: float | None = 1.0
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        check_optimizer_fields(self.batch_size, self.lr, self.max_grad_norm)
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma!r} is invalid; expected a float in [0, 1]")
-        if self.credit not in CREDITS:
-            raise ValueError(f"credit={self.credit!r} is invalid; expected one of {CREDITS}")
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline={self.baseline!r} is invalid; expected one of {BASELINES}")
-        if not isinstance(self.group_size, int) or self.group_size < 1:
-            raise ValueError(f"group_size={self.group_size!r} is invalid; expected an int >= 1")
-        if self.batch_size % self.group_size:
-            raise ValueError(
-                f"batch_size={self.batch_size} is not a multiple of group_size={self.group_size}"
-            )
-        if self.baseline == "rloo" and self.group_size < 2:
-            raise ValueError(
-                f"baseline='rloo' needs group_size >= 2 samples per prompt; got {self.group_size}"
-            )
-        for name in ("entropy_coef", "value_coef", "kl_coef"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected >= 0")
 
 
 def rollout_decisions(batch: Rollout) -> Decisions:
@@ -100,13 +39,12 @@ class ReinforceAgent:
 
     Args:
         policy: the network to train (moved to ``config.device``).
-        env_kwargs: keyword arguments of ``gym.make_vec("TokenGen-v0", ...)`` (task, reward...).
-        config: hyper-parameters.
+        config: the run (agent "reinforce"): env, batch_size, lr, gamma, credit, baseline...
         ref_policy: frozen reference for the KL penalty (a copy is taken; default: a copy of
             ``policy`` at construction when ``config.kl_coef > 0``).
 
     Example:
-        >>> agent = ReinforceAgent(policy, {"task": "copy", "reward_mode": "dense"})
+        >>> agent = ReinforceAgent(policy, TrainConfig(agent="reinforce", task="copy"))
         >>> metrics = agent.train_iteration()
     """
 
@@ -115,14 +53,15 @@ class ReinforceAgent:
     def __init__(
         self,
         policy: Policy,
-        env_kwargs: dict,
-        config: ReinforceConfig | None = None,
+        config: TrainConfig,
         ref_policy: Policy | None = None,
     ) -> None:
-        self.config = config = config or ReinforceConfig()
+        if config.agent != self.name:
+            raise ValueError(f"config.agent={config.agent!r} is invalid; expected {self.name!r}")
+        self.config = config
         self.device = resolve_device(config.device)
         self.policy = policy.to(self.device)
-        self.env_kwargs = dict(env_kwargs)
+        self.env_kwargs = config.make_kwargs()
         self.vec = gym.make_vec("TokenGen-v0", num_envs=config.batch_size, **self.env_kwargs)
         self.base = getattr(self.vec, "unwrapped", self.vec)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
@@ -192,6 +131,7 @@ class ReinforceAgent:
             {
                 "charts/success": float(batch.success.float().mean()),
                 "charts/sequence_reward": float(batch.sequence_reward.mean()),
+                "charts/episodic_return": float(batch.rewards.sum(1).mean()),
                 "charts/episode_length": n_tokens / batch.valid.shape[0],
                 "charts/episodes": float(self.episodes),
                 "charts/tokens": float(self.tokens),

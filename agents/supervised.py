@@ -7,7 +7,6 @@ env's observations, so the policy trained here is the policy the env runs.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -15,32 +14,10 @@ import torch
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from .config import TrainConfig
 from .device import resolve_device
 from .losses import Decisions, supervised_loss
 from .policies import Policy
-from .validation import check_optimizer_fields
-
-
-@dataclass(frozen=True)
-class SupervisedConfig:
-    """Hyper-parameters of :class:`SupervisedAgent`.
-
-    Attributes:
-        batch_size: examples per update (sampled with replacement from the train split).
-        lr: Adam learning rate.
-        max_grad_norm: clip the global gradient norm to this (None: no clipping).
-        seed: seeds the minibatch sampler.
-        device: "auto" (CUDA when available), "cpu", "cuda", ...
-    """
-
-    batch_size: int = 128
-    lr: float = 3e-3
-    max_grad_norm: float | None = 1.0
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        check_optimizer_fields(self.batch_size, self.lr, self.max_grad_norm)
 
 
 def reference_decisions(env: gym.Env, device: torch.device | str = "cpu") -> Decisions:
@@ -107,24 +84,23 @@ class SupervisedAgent:
 
     Args:
         policy: the network to train (moved to ``config.device``).
-        env_kwargs: keyword arguments of ``gym.make("TokenGen-v0", ...)``.
-        config: hyper-parameters.
+        config: the run (agent "supervised"): env, batch_size, lr, max_grad_norm, seed...
 
     Example:
-        >>> agent = SupervisedAgent(policy, {"task": "copy"})
+        >>> agent = SupervisedAgent(policy, TrainConfig(agent="supervised", task="copy"))
         >>> metrics = agent.train_iteration()
     """
 
     name = "supervised"
 
-    def __init__(
-        self, policy: Policy, env_kwargs: dict, config: SupervisedConfig | None = None
-    ) -> None:
-        self.config = config = config or SupervisedConfig()
+    def __init__(self, policy: Policy, config: TrainConfig) -> None:
+        if config.agent != self.name:
+            raise ValueError(f"config.agent={config.agent!r} is invalid; expected {self.name!r}")
+        self.config = config
         self.device = resolve_device(config.device)
         self.policy = policy.to(self.device)
-        self.env_kwargs = dict(env_kwargs)
-        env = gym.make("TokenGen-v0", **{**self.env_kwargs, "split": "train"})
+        self.env_kwargs = config.make_kwargs()
+        env = gym.make("TokenGen-v0", **config.make_kwargs(split="train"))
         self.base = env.unwrapped
         self.data = reference_decisions(env, self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)

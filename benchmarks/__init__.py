@@ -1,6 +1,12 @@
-"""The tokengym benchmark suite (``python -m benchmarks run --suite quick``).
+"""tokengym.bench: the benchmark suite (``tokengym-bench run --suite quick``).
 
-Modules: ``suites`` (the runs as plain data), ``runner`` (trains them, one JSONL row each,
-resumable), ``report`` and ``plots`` (Markdown tables and PNGs), ``throughput`` and
-``agent_speed`` (question 6), ``_agents`` (the one import of the agents package).
+Modules: ``suites`` (the runs as plain data), ``runner`` (trains them with
+``tokengym.agents.train``, one JSONL row each, resumable), ``report`` and ``plots`` (Markdown
+tables and PNGs), ``throughput`` and ``agent_speed`` (question 6).
 """
+
+from __future__ import annotations
+
+from tokengym._requires import require
+
+require("torch", "tqdm", "matplotlib", extra="bench", package=__name__)

@@ -1,7 +1,7 @@
 """The benchmark suite's command.
 
-    python -m benchmarks run [--suite quick|full|smoke] [--only KEY[,KEY]] [--out DIR]
-    python -m benchmarks report RESULTS_DIR
+    tokengym-bench run [--suite quick|full|smoke] [--only KEY[,KEY]] [--out DIR]
+    tokengym-bench report RESULTS_DIR   (or: python -m tokengym.bench ...)
 
 ``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
 (once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
@@ -68,7 +68,7 @@ def _keys(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog="tokengym-bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

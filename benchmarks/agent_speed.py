@@ -1,20 +1,23 @@
 """Training throughput of each agent: tokens per second of training (question 6).
 
 REINFORCE and the SB3 agents count generated tokens (= env steps); the supervised agent counts
-teacher-forced tokens. Measured with the agents' own profilers, on 1 torch thread, CPU.
+teacher-forced tokens. Measured by ``train(config)`` itself (its metric lines), on 1 torch
+thread, CPU.
 """
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import io
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import torch
+from ..agents import SB3_AGENTS, TrainConfig, read_metrics, train
 
-from ._agents import agents_module
-from .suites import CUSTOM_AGENTS
+WARMUP_LINES = 2  # metric lines left out: first calls allocate and warm caches
 
 
 @dataclass(frozen=True)
@@ -27,20 +30,39 @@ class AgentSpeed:
     error: str | None = None
 
 
-def _custom(agent: str, env_kwargs: dict[str, Any], iterations: int) -> float:
-    train = agents_module("train")
-    argv = ["--agent", agent, "--task", env_kwargs["task"], "--device", "cpu"]
-    argv += ["--batch-size", "64", "--group-size", "8", "--baseline", "rloo"]
-    args = train.build_parser().parse_args(argv)
-    made = train.make_agent(args, env_kwargs)
-    measured = agents_module("profile").throughput(made, iterations=iterations, warmup=2)
-    return float(measured["tokens_per_s"])
+def speed_config(
+    agent: str, env_kwargs: Mapping[str, Any], sizes: Mapping[str, int], out: str
+) -> TrainConfig:
+    """The timed run of one agent: 1 thread, CPU, no evaluation until the end, no checkpoint."""
+    kwargs = dict(env_kwargs)
+    common: dict[str, Any] = {"agent": agent, "task": kwargs.pop("task"), "env_kwargs": kwargs}
+    common |= {"device": "cpu", "threads": 1, "checkpoint": False, "progress": False, "out": out}
+    if agent in SB3_AGENTS:
+        steps = sizes["total_timesteps"]
+        log_every = max(1, steps // 16)
+        return TrainConfig(**common, total_timesteps=steps, eval_every=steps, log_every=log_every)
+    extra = {"baseline": "rloo", "group_size": 8} if agent == "reinforce" else {}
+    iterations = sizes["iterations"] + WARMUP_LINES
+    return TrainConfig(
+        **common, iterations=iterations, eval_every=iterations, batch_size=64, **extra
+    )
 
 
-def _sb3(agent: str, env_kwargs: dict[str, Any], steps: int) -> float:
-    frames_per_second = agents_module("sb3.profile").sb3_frames_per_second
-    extra = {"repeats": 1} if "repeats" in inspect.signature(frames_per_second).parameters else {}
-    return float(frames_per_second(env_kwargs, agent=agent, steps=steps, **extra))
+def tokens_per_second(lines: list[dict[str, float | None]]) -> float:
+    """Tokens/s of training between the warm-up lines and the last line (evaluation excluded)."""
+    first, last = lines[WARMUP_LINES - 1], lines[-1]
+    tokens = float(last.get("charts/env_steps") or last["charts/tokens"] or 0.0)
+    tokens -= float(first.get("charts/env_steps") or first["charts/tokens"] or 0.0)
+    seconds = float(last["charts/train_seconds"] or 0.0) - float(
+        first["charts/train_seconds"] or 0.0
+    )
+    return tokens / seconds
+
+
+def _measure_one(agent: str, env_kwargs: Mapping[str, Any], sizes: Mapping[str, int]) -> float:
+    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
+        train(speed_config(agent, env_kwargs, sizes, folder))
+        return tokens_per_second(read_metrics(Path(folder) / "metrics.jsonl"))
 
 
 def measure(
@@ -51,26 +73,19 @@ def measure(
     Args:
         agents: agent names (custom and SB3).
         env_kwargs: the task (``{"task": "target"}``).
-        sizes: ``{"custom": updates timed, "sb3": env steps timed}``.
+        sizes: ``{"iterations": updates timed (custom agents), "total_timesteps": env steps
+            timed (SB3 agents)}``.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        speeds = []
-        for agent in agents:
-            unit = "teacher-forced token" if agent == "supervised" else "env step"
-            try:
-                if agent in CUSTOM_AGENTS:
-                    value = _custom(agent, dict(env_kwargs), sizes["custom"])
-                else:
-                    value = _sb3(agent, dict(env_kwargs), sizes["sb3"])
-            except Exception as e:  # one broken agent must not cost the other measurements
-                speeds.append(AgentSpeed(agent, None, unit, f"{type(e).__name__}: {e}"))
-                continue
-            speeds.append(AgentSpeed(agent, value, unit))
-        return speeds
-    finally:
-        torch.set_num_threads(threads)
+    speeds = []
+    for agent in agents:
+        unit = "teacher-forced token" if agent == "supervised" else "env step"
+        try:
+            value = _measure_one(agent, env_kwargs, sizes)
+        except Exception as e:  # one broken agent must not cost the other measurements
+            speeds.append(AgentSpeed(agent, None, unit, f"{type(e).__name__}: {e}"))
+            continue
+        speeds.append(AgentSpeed(agent, value, unit))
+    return speeds
 
 
 def table(speeds: list[AgentSpeed]) -> str:

@@ -1,6 +1,6 @@
 """The report: one Markdown table per question (median [IQR] over seeds) and the PNG plots.
 
-``python -m benchmarks report RESULTS_DIR`` rebuilds ``report.md`` and the plots from the folder
+``tokengym-bench report RESULTS_DIR`` rebuilds ``report.md`` and the plots from the folder
 alone: ``suite.json`` (which runs answer which question), ``runs.jsonl`` and ``throughput.json``.
 """
 
@@ -118,7 +118,7 @@ def build(out: Path) -> str:
         lines += [
             f"tokengym {some['tokengym']}, torch {some['torch']}, Python {some['python']}, "
             f"{some['platform']} ({some['machine']['cpu_count']} CPUs, 1 torch thread); "
-            f"{len(rows)} runs. Rebuild: `python -m benchmarks report {out}`.",
+            f"{len(rows)} runs. Rebuild: `tokengym-bench report {out}`.",
             "",
             NOTE.format(t=some["threshold"]),
             "",

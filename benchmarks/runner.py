@@ -27,9 +27,10 @@ import torch
 from tqdm import tqdm
 
 import tokengym
+from tokengym.errors import ConfigError
 
-from ._agents import agents_module
-from .suites import CUSTOM_AGENTS, RunSpec, Suite
+from ..agents import read_metrics, train
+from .suites import RunSpec, Suite
 
 RUNS_FILE = "runs.jsonl"
 # Keys of a row that measure time or describe the machine: the only ones that may change between
@@ -56,51 +57,11 @@ def environment() -> dict[str, Any]:
     }
 
 
-def custom_argv(spec: RunSpec, out: Path, progress: bool) -> list[str]:
-    """The ``python -m agents.train`` arguments of a supervised or REINFORCE spec."""
-    kwargs = dict(spec.task)
-    argv = ["--agent", spec.agent, "--task", str(kwargs.pop("task"))]
-    for key, value in kwargs.items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        argv += ["--env-kwarg", f"{key}={text}"]
-    argv += [
-        *("--reward-mode", spec.reward_mode, "--gamma", repr(spec.gamma)),
-        *("--credit", spec.credit, "--baseline", spec.baseline),
-        *("--group-size", str(spec.group_size), "--batch-size", str(spec.batch_size)),
-        *("--iterations", str(spec.budget), "--lr", repr(spec.lr)),
-        *("--eval-every", str(spec.eval_every), "--seed", str(spec.seed)),
-        *("--device", "cpu", "--out", str(out)),
-    ]
-    if spec.eval_prompts is not None:
-        argv += ["--eval-prompts", str(spec.eval_prompts)]
-    return argv if progress else [*argv, "--no-progress"]
-
-
 def _train(spec: RunSpec, out: Path, progress: bool) -> list[dict[str, float | None]]:
-    """Train one spec; returns its metric lines (the agents' ``metrics.jsonl``)."""
-    if spec.agent in CUSTOM_AGENTS:
-        with contextlib.redirect_stdout(io.StringIO()):  # its "final ..." line; bars use stderr
-            agents_module("train").main(custom_argv(spec, out, progress))
-        (out / "checkpoint.pt").unlink(missing_ok=True)  # MBs per run; the suite needs curves
-    else:
-        sb3 = agents_module("sb3")
-        config = sb3.SB3Config(
-            agent=spec.agent,
-            env_kwargs=spec.env_kwargs,
-            total_timesteps=spec.budget,
-            seed=spec.seed,
-            learning_rate=spec.lr,
-            gamma=spec.gamma,
-            eval_every=spec.eval_every,
-            eval_episodes=spec.eval_prompts,
-            target_success=spec.threshold,
-            log_every=spec.budget,
-            metrics_path=str(out / "metrics.jsonl"),
-            progress=progress,
-            device="cpu",
-        )
-        sb3.train_sb3(config)
-    return agents_module("metrics").read_metrics(out / "metrics.jsonl")
+    """Train one spec with ``train(config)``; returns its metric lines (``metrics.jsonl``)."""
+    with contextlib.redirect_stdout(io.StringIO()):  # its "final ..." line; bars use stderr
+        train(spec.train_config(out, progress))
+    return read_metrics(out / "metrics.jsonl")
 
 
 def curve(lines: Iterable[dict[str, float | None]]) -> list[dict[str, float]]:
@@ -153,7 +114,6 @@ def run_spec(spec: RunSpec, out: Path, suite: str = "", progress: bool = False) 
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a half-written earlier attempt
     row: dict[str, Any] = {"run_id": spec.run_id, "suite": suite, "spec": asdict(spec)}
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # fastest for these small networks, and one reduction order
     start = time.perf_counter()
     try:
         points = curve(_train(spec, run_dir, progress))
@@ -188,7 +148,7 @@ def select(suite: Suite, only: Iterable[str] | None = None) -> list[RunSpec]:
     keys = set(suite.keys if only is None else only)
     unknown = sorted(keys - set(suite.keys))
     if unknown:
-        raise ValueError(f"only={unknown!r} is invalid for suite {suite.name!r}; "
+        raise ConfigError(f"only={unknown!r} is invalid for suite {suite.name!r}; "
                          f"expected some of {suite.keys}")  # fmt: skip
     specs = [s for q in suite.questions if q.key in keys for s in q.specs]
     return list(dict.fromkeys(specs))

@@ -17,14 +17,14 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-CUSTOM_AGENTS = ("supervised", "reinforce")
-SB3_AGENTS = ("ppo", "a2c", "dqn", "maskable_ppo")
-AGENTS = CUSTOM_AGENTS + SB3_AGENTS
-REWARD_MODES = ("terminal", "dense")
-CREDITS = ("env", "broadcast")
-BASELINES = ("none", "mean", "rloo", "value")
+from tokengym.errors import ConfigError
+from tokengym.validation import check_choice, check_int, check_number
+
+from ..agents.config import AGENTS, BASELINES, CREDITS, REWARD_MODES, SB3_AGENTS, TrainConfig
+
 # Question 2's three ways to credit tokens, as (reward_mode, credit) of the env and REINFORCE.
 CREDIT_MODES: dict[str, tuple[str, str]] = {
     "terminal": ("terminal", "env"),
@@ -32,16 +32,6 @@ CREDIT_MODES: dict[str, tuple[str, str]] = {
     "broadcast": ("terminal", "broadcast"),
 }
 THROUGHPUT = "throughput"  # the --only key of question 6
-
-
-def _choice(name: str, value: object, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is invalid; expected one of {allowed}")
-
-
-def _positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} is invalid; expected an int >= 1")
 
 
 @dataclass(frozen=True)
@@ -56,7 +46,8 @@ class RunSpec:
         credit: REINFORCE's "env" (reward-to-go) or "broadcast" (episode total on every token).
         baseline: REINFORCE's "none", "mean", "rloo" or "value".
         seed: seeds the agent (weights, sampling, prompts) and its envs.
-        budget: updates (custom agents) or env steps (SB3 agents); fixed, never wall-clock.
+        iterations: updates of a custom agent (None for SB3 agents); fixed, never wall-clock.
+        total_timesteps: env steps of an SB3 agent (None for custom agents).
         batch_size: episodes (REINFORCE) or examples (supervised) per update.
         lr: learning rate of every agent.
         group_size: REINFORCE samples per prompt (the leave-one-out group).
@@ -72,7 +63,8 @@ class RunSpec:
     credit: str = "env"
     baseline: str = "rloo"
     seed: int = 0
-    budget: int = 80
+    iterations: int | None = 80
+    total_timesteps: int | None = None
     batch_size: int = 64
     lr: float = 3e-3
     group_size: int = 8
@@ -81,24 +73,29 @@ class RunSpec:
     threshold: float = 0.9
 
     def __post_init__(self) -> None:
-        _choice("agent", self.agent, AGENTS)
-        _choice("reward_mode", self.reward_mode, REWARD_MODES)
-        _choice("credit", self.credit, CREDITS)
-        _choice("baseline", self.baseline, BASELINES)
+        check_choice("agent", self.agent, AGENTS)
+        check_choice("reward_mode", self.reward_mode, REWARD_MODES)
+        check_choice("credit", self.credit, CREDITS)
+        check_choice("baseline", self.baseline, BASELINES)
         if "task" not in dict(self.task):
-            raise ValueError(f"task={self.task!r} is invalid; expected pairs with a 'task' key")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma={self.gamma!r} is invalid; expected a float in [0, 1]")
-        for name in ("budget", "batch_size", "group_size", "eval_every"):
-            _positive(name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r} is invalid; expected an int >= 0")
+            raise ConfigError(f"task={self.task!r} is invalid; expected pairs with a 'task' key")
+        check_number("gamma", self.gamma, low=0.0, high=1.0)
+        budget, unused = ("total_timesteps", "iterations")
+        if self.agent not in SB3_AGENTS:
+            budget, unused = unused, budget
+        check_int(budget, getattr(self, budget), 1)
+        if getattr(self, unused) is not None:
+            raise ConfigError(
+                f"{unused}={getattr(self, unused)!r} is invalid for agent {self.agent!r}; its "
+                f"budget is {budget} (leave {unused} None)"
+            )
+        for name in ("batch_size", "group_size", "eval_every"):
+            check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
         if self.eval_prompts is not None:
-            _positive("eval_prompts", self.eval_prompts)
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr!r} is invalid; expected a float > 0")
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold={self.threshold!r} is invalid; expected (0, 1]")
+            check_int("eval_prompts", self.eval_prompts, 1)
+        check_number("lr", self.lr, low=0.0, low_open=True)
+        check_number("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
 
     @property
     def run_id(self) -> str:
@@ -110,6 +107,39 @@ class RunSpec:
     def env_kwargs(self) -> dict[str, Any]:
         """The ``gym.make("TokenGen-v0", ...)`` kwargs of training."""
         return {**dict(self.task), "reward_mode": self.reward_mode, "gamma": self.gamma}
+
+    def train_config(self, out: Path, progress: bool = False) -> TrainConfig:
+        """The run as ``train(config)`` takes it: 1 torch thread on the CPU, no checkpoint.
+
+        Only the fields the agent reads are passed (TrainConfig rejects the others); REINFORCE
+        samples ``group_size`` completions per prompt for the leave-one-out baseline only.
+        """
+        kwargs = dict(self.task)
+        common = {
+            "agent": self.agent,
+            "task": kwargs.pop("task"),
+            "env_kwargs": kwargs,
+            "reward_mode": self.reward_mode,
+            "gamma": self.gamma,
+            "lr": self.lr,
+            "eval_every": self.eval_every,
+            "eval_prompts": self.eval_prompts,
+            "seed": self.seed,
+            "device": "cpu",
+            "threads": 1,  # fastest for these small networks, and one reduction order
+            "out": str(out),
+            "checkpoint": False,  # MBs per run; the suite needs the curves
+            "progress": progress,
+        }
+        if self.agent in SB3_AGENTS:
+            return TrainConfig(
+                **common, total_timesteps=self.total_timesteps, log_every=self.total_timesteps
+            )
+        custom = {"iterations": self.iterations, "batch_size": self.batch_size}
+        if self.agent == "reinforce":
+            group_size = self.group_size if self.baseline == "rloo" else 1
+            custom |= {"credit": self.credit, "baseline": self.baseline, "group_size": group_size}
+        return TrainConfig(**common, **custom)
 
     @property
     def credit_mode(self) -> str:
@@ -168,7 +198,7 @@ class Question:
 
     def __post_init__(self) -> None:
         if not self.specs:
-            raise ValueError(f"specs of question {self.key!r} is empty; expected >= 1 RunSpec")
+            raise ConfigError(f"specs of question {self.key!r} is empty; expected >= 1 RunSpec")
 
 
 @dataclass(frozen=True)
@@ -180,7 +210,8 @@ class Suite:
         questions: questions 1-5 (learning runs).
         throughput: kwargs of ``throughput.measure`` (question 6, env steps/s).
         agent_throughput: agents whose training tokens/s question 6 measures.
-        agent_measure: updates (custom) / env steps (SB3) timed per agent.
+        agent_measure: ``{"iterations": updates timed (custom agents), "total_timesteps": env
+            steps timed (SB3 agents)}``.
         throughput_task: the task the agents' throughput is measured on.
     """
 
@@ -188,17 +219,19 @@ class Suite:
     questions: tuple[Question, ...]
     throughput: Mapping[str, int] = field(default_factory=dict)
     agent_throughput: tuple[str, ...] = AGENTS
-    agent_measure: Mapping[str, int] = field(default_factory=lambda: {"custom": 20, "sb3": 2048})
+    agent_measure: Mapping[str, int] = field(
+        default_factory=lambda: {"iterations": 20, "total_timesteps": 2048}
+    )
     throughput_task: tuple[tuple[str, Any], ...] = (("task", "target"),)
 
     def __post_init__(self) -> None:
         keys = [q.key for q in self.questions]
         if len(set(keys)) != len(keys) or THROUGHPUT in keys:
-            raise ValueError(
+            raise ConfigError(
                 f"questions={keys!r} is invalid; expected unique keys, not 'throughput'"
             )
         for agent in self.agent_throughput:
-            _choice("agent_throughput", agent, AGENTS)
+            check_choice("agent_throughput", agent, AGENTS)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -223,7 +256,14 @@ NOTES = {
 
 def learning_questions(base: RunSpec, seeds: tuple[int, ...], sb3_budget: int) -> list[Question]:
     """Questions 1-5 on one task, around a base REINFORCE spec (terminal reward, gamma 1)."""
-    sb3 = replace(base, budget=sb3_budget, eval_every=sb3_budget // 20, lr=1e-3)
+    sb3 = replace(
+        base,
+        agent=SB3_AGENTS[0],
+        iterations=None,
+        total_timesteps=sb3_budget,
+        eval_every=sb3_budget // 20,
+        lr=1e-3,
+    )
     modes = tuple(CREDIT_MODES)
     return [
         Question("sl-vs-rl", "Q1. Supervised vs RL on the same data", ("agent",),
@@ -241,8 +281,8 @@ def learning_questions(base: RunSpec, seeds: tuple[int, ...], sb3_budget: int) -
 
 
 TARGET = task("target", target="abc")  # answer "abc" to any prompt: optimum known, 4 tokens
-QUICK_BASE = RunSpec("reinforce", TARGET, budget=60, eval_every=2)
-FULL_BASE = RunSpec("reinforce", TARGET, budget=300, eval_every=5)
+QUICK_BASE = RunSpec("reinforce", TARGET, iterations=60, eval_every=2)
+FULL_BASE = RunSpec("reinforce", TARGET, iterations=300, eval_every=5)
 # 100 of the 120 strings of length 1-4 over {a, b, c} to train on, 20 held out: supervised
 # learning reaches 0.9 greedy test success in ~4,500 examples (seed 0), REINFORCE far later.
 COPY = task("copy", min_length=1, max_length=4, alphabet_size=3, train_size=100, test_size=20)
@@ -253,12 +293,12 @@ SUITES: dict[str, Suite] = {
         "smoke",
         tuple(
             q
-            for q in learning_questions(replace(QUICK_BASE, budget=2, eval_every=1), (0, 1), 64)
+            for q in learning_questions(replace(QUICK_BASE, iterations=2, eval_every=1), (0, 1), 64)
             if q.key in ("sl-vs-rl", "credit", "sb3")
         ),
         {"repeats": 1, "single_steps": 300, "num_envs": 8, "vector_steps": 3, "sync_steps": 2},
         ("supervised", "reinforce"),
-        {"custom": 2, "sb3": 64},
+        {"iterations": 2, "total_timesteps": 64},
     ),
     # Under 5 minutes on 2 cores: questions 1-4 with 3 seeds, and question 6.
     "quick": Suite(
@@ -273,12 +313,12 @@ SUITES: dict[str, Suite] = {
         + tuple(
             replace(q, key=f"{q.key}-copy", title=f"{q.title} [copy]")
             for q in learning_questions(
-                replace(FULL_BASE, task=COPY, budget=600, eval_every=10, eval_prompts=None),
+                replace(FULL_BASE, task=COPY, iterations=600, eval_every=10, eval_prompts=None),
                 (0, 1, 2, 3, 4),
                 80_000,
             )
         ),
         {"repeats": 15, "single_steps": 300_000, "vector_steps": 600, "sync_steps": 60},
-        agent_measure={"custom": 50, "sb3": 8192},
+        agent_measure={"iterations": 50, "total_timesteps": 8192},
     ),
 }

@@ -1,6 +1,6 @@
 """Environment throughput: single TokenGen-v0 vs CartPole-v1, native vector env vs SyncVectorEnv.
 
-Run: `python -m benchmarks throughput` (numbers are steps per second; medians of repeats, with
+Run: `tokengym-bench run --only throughput` (numbers are steps per second; medians of repeats, with
 every ratio taken from numbers measured in the same run).
 """
 

@@ -37,3 +37,22 @@ def policy_actions(seed: int, vocab_size: int, eos_id: int, steps: int) -> np.nd
     actions[rng.random(steps) < 0.15] = eos_id
     actions[rng.random(steps) < 0.03] = 0  # PAD: ends the episode as invalid
     return actions
+
+
+def train_config(agent: str, env_kwargs: dict, **fields: Any) -> Any:
+    """A CPU ``TrainConfig`` for ``agent`` on the env that ``env_kwargs`` describes.
+
+    ``task``, ``reward_mode`` and ``gamma`` move to their own fields (the env's defaults when
+    absent); everything else stays an env argument.
+    """
+    from tokengym.agents import TrainConfig
+
+    env = dict(env_kwargs)
+    return TrainConfig(
+        agent=agent,
+        task=env.pop("task", None),
+        reward_mode=env.pop("reward_mode", "terminal"),
+        gamma=env.pop("gamma", 1.0),
+        env_kwargs=env,
+        **{"device": "cpu", "progress": False, **fields},
+    )

@@ -12,11 +12,10 @@ from typing import Any
 
 import matplotlib.image
 import pytest
-
-from benchmarks import report, runner
-from benchmarks.__main__ import main
-from benchmarks._agents import AGENTS_PACKAGE, agents_module
-from benchmarks.suites import CUSTOM_AGENTS, SUITES, RunSpec, task
+from tokengym.agents import SB3_AGENTS
+from tokengym.bench import report, runner
+from tokengym.bench.__main__ import main
+from tokengym.bench.suites import SUITES, RunSpec, task
 
 SMOKE = SUITES["smoke"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,11 +52,12 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
         assert {"tokengym", "torch", "python", "platform", "machine", "versions"} <= set(row)
         assert row["final_success"] == row["curve"][-1]["success"]
         assert (row["episodes_to_threshold"] is None) == (row["seconds_to_threshold"] is None)
-        if spec.agent in CUSTOM_AGENTS:
-            assert len(row["curve"]) == spec.budget // spec.eval_every
-            assert row["episodes"] == spec.budget * spec.batch_size
+        if spec.agent not in SB3_AGENTS:
+            assert len(row["curve"]) == spec.iterations // spec.eval_every
+            assert row["episodes"] == spec.iterations * spec.batch_size
         else:  # SB3 collects whole rollouts: at least the budget
-            assert row["tokens"] >= spec.budget and row["curve"][0]["tokens"] >= spec.eval_every
+            assert row["tokens"] >= spec.total_timesteps
+            assert row["curve"][0]["tokens"] >= spec.eval_every
     assert not list(results.glob("runs/*/checkpoint.pt"))
 
 
@@ -132,12 +132,36 @@ def test_run_spec_validation_and_stable_ids() -> None:
     assert spec.credit_mode == "terminal" and spec.task_name == "target(target=abc)"
     with pytest.raises(ValueError, match=r"^baseline='rloo2' is invalid; expected one of"):
         RunSpec("reinforce", task("target"), baseline="rloo2")
-    with pytest.raises(ValueError, match=r"^gamma=1.5 is invalid; expected a float in \[0, 1\]$"):
+    with pytest.raises(ValueError, match=r"^gamma=1.5 is invalid; expected a finite number in"):
         RunSpec("reinforce", task("target"), gamma=1.5)
+    with pytest.raises(ValueError, match=r"^total_timesteps=5 is invalid for agent 'reinforce'"):
+        RunSpec("reinforce", task("target"), total_timesteps=5)
 
 
-def test_agents_are_reached_through_one_helper() -> None:
-    assert AGENTS_PACKAGE == "agents"  # "tokengym_agents" in the wheel
-    assert agents_module("train").__name__ == "agents.train"
-    sources = [p.read_text() for p in Path(runner.__file__).parent.glob("*.py")]
-    assert not any(re.search(r"^\s*(import|from) agents\b", s, re.MULTILINE) for s in sources)
+def test_the_suite_reaches_the_agents_by_static_imports_only() -> None:
+    folders = [Path(runner.__file__).parent, Path(runner.__file__).parent.parent / "agents"]
+    sources = [p.read_text() for folder in folders for p in folder.glob("**/*.py")]
+    assert sources
+    for pattern in (r"import_module", r"tokengym_agents|tokengym_benchmarks", r"^\s*import agents"):
+        assert not any(re.search(pattern, s, re.MULTILINE) for s in sources), pattern
+
+
+def test_each_run_is_the_train_config_of_its_spec(tmp_path: Path) -> None:
+    spec = RunSpec("reinforce", task("target", target="abc"), baseline="mean", seed=3)
+    config = spec.train_config(tmp_path)
+    assert (config.agent, config.task, dict(config.env_kwargs)) == (
+        "reinforce",
+        "target",
+        {"target": "abc"},
+    )
+    assert (config.iterations, config.batch_size, config.group_size, config.seed) == (80, 64, 1, 3)
+    assert (config.threads, config.device, config.checkpoint, config.out) == (
+        1,
+        "cpu",
+        False,
+        str(tmp_path),
+    )
+    sb3 = RunSpec("ppo", task("target"), iterations=None, total_timesteps=256).train_config(
+        tmp_path
+    )
+    assert (sb3.total_timesteps, sb3.log_every, sb3.iterations) == (256, 256, None)

@@ -50,3 +50,7 @@ def unknown_name(
     return UnknownNameError(
         f"unknown {kind} {name!r}{context}.{hint} Known {kind}s: {', '.join(known)}."
     )
+
+
+class MissingDependencyError(TokenGymError, ModuleNotFoundError):
+    """An optional dependency is not installed; the message holds the ``pip install`` line."""

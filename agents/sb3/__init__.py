@@ -1,57 +1,40 @@
-"""Stable-Baselines3 baselines on TokenGen-v0: PPO, A2C, DQN and MaskablePPO.
+"""Stable-Baselines3 baselines on TokenGen-v0: PPO, A2C, DQN and sb3-contrib's MaskablePPO.
 
-The names load lazily, so ``from .sb3.cli import add_sb3_arguments`` works without SB3
-installed; the others then raise an ImportError with the install line.
+Run them like every agent, ``train(TrainConfig(agent="maskable_ppo", task="target"))``, or get
+the model back with :func:`train_sb3`.
 
 Example:
-    >>> from tokengym_agents.sb3 import SB3Config, train_sb3  # "agents.sb3" in a checkout
-    >>> model, metrics = train_sb3(SB3Config(agent="maskable_ppo", total_timesteps=5_000))
+    >>> from tokengym.agents.sb3 import train_sb3
+    >>> model, metrics = train_sb3(TrainConfig(agent="maskable_ppo", task="target"))
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tokengym._requires import require
 
-from .cli import INSTALL_HINT, SB3_AGENTS, add_sb3_arguments, config_from_args, run_sb3
-from .config import ALGOS, POLICIES, SB3Config
+require("stable_baselines3", "sb3_contrib", extra="sb3", package=__name__)
 
-_LAZY = {
-    "sb3_act": "act",
-    "MetricsCallback": "callbacks",
-    "TokenGenFactory": "envs",
-    "make_vec_env": "envs",
-    "TokenExtractor": "features",
-    "ALGO_CLASSES": "train",
-    "build_model": "train",
-    "evaluate_model": "train",
-    "load_model": "train",
-    "train_sb3": "train",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-    except ImportError as e:
-        raise ImportError(f"{INSTALL_HINT} ({e})") from e
-    return getattr(module, name)
-
+from .act import sb3_act  # noqa: E402  (after the dependency check)
+from .callbacks import MetricsCallback  # noqa: E402
+from .envs import TokenGenFactory, make_vec_env  # noqa: E402
+from .features import TokenExtractor  # noqa: E402
+from .train import (  # noqa: E402
+    ALGO_CLASSES,
+    DEFAULT_KWARGS,
+    build_model,
+    evaluate_model,
+    load_model,
+    run_sb3,
+    train_sb3,
+)
 
 __all__ = [
-    "ALGOS",
     "ALGO_CLASSES",
-    "POLICIES",
-    "SB3_AGENTS",
+    "DEFAULT_KWARGS",
     "MetricsCallback",
-    "SB3Config",
     "TokenExtractor",
     "TokenGenFactory",
-    "add_sb3_arguments",
     "build_model",
-    "config_from_args",
     "evaluate_model",
     "load_model",
     "make_vec_env",

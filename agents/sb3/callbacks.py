@@ -10,7 +10,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-from ..evaluate import EvalResult
+from ..evaluate import EvalResult, reached
 
 Sink = Callable[[int, dict[str, float]], None]  # MetricsWriter.write(step, metrics)
 Evaluator = Callable[[], EvalResult]
@@ -29,19 +29,18 @@ class MetricsCallback(BaseCallback):
     since the previous line), ``charts/train_seconds`` and ``time/fps`` (evaluations excluded)
     and SB3's latest ``losses/*``. Every ``eval_every`` steps (and at the end, by the caller)
     ``evaluator()`` adds ``eval/greedy_success`` and ``eval/greedy_reward``; the first
-    evaluation with success >= ``target`` is recorded, and training stops there when
-    ``stop_at_target``.
+    evaluation with success >= ``target`` is recorded, and training stops there.
 
     Args:
         sink: receives each metric line, e.g. ``MetricsWriter(path).write``.
         log_every: env steps between lines.
         evaluator: runs one greedy evaluation of the current model.
         eval_every: env steps between evaluations (0: only the final one, by the caller).
-        target: success rate whose first crossing is recorded.
-        stop_at_target: end training at that crossing.
+        target: greedy success that ends training (its first crossing is recorded; None: no
+            target, train for the whole budget).
         progress: show a tqdm bar over ``total``.
         total: the run's total env steps (for the bar).
-        desc: the bar's label (the agent name, as in ``python -m agents.train``).
+        desc: the bar's label (the agent name).
     """
 
     def __init__(
@@ -50,15 +49,14 @@ class MetricsCallback(BaseCallback):
         log_every: int,
         evaluator: Evaluator,
         eval_every: int = 0,
-        target: float = 0.9,
-        stop_at_target: bool = False,
+        target: float | None = None,
         progress: bool = False,
         total: int = 0,
         desc: str = "sb3",
     ) -> None:
         super().__init__()
         self.sink, self.log_every, self.evaluator = sink, log_every, evaluator
-        self.eval_every, self.target, self.stop_at_target = eval_every, target, stop_at_target
+        self.eval_every, self.target = eval_every, target
         self.progress, self.total, self.desc = progress, total, desc
         self.episodes = 0
         self.steps_to_target = math.nan
@@ -95,14 +93,14 @@ class MetricsCallback(BaseCallback):
         if line or self.num_timesteps - self._last_log >= self.log_every:
             self._last_log = self.num_timesteps
             self.write(line)
-        return not (self.stop_at_target and not math.isnan(self.episodes_to_target))
+        return math.isnan(self.episodes_to_target)  # False stops SB3's learn at the target
 
     def evaluate(self) -> dict[str, float]:
         """Run the evaluator now; returns its ``eval/*`` metrics and records a target crossing."""
         t0 = time.perf_counter()
         result = self.evaluator()
         self._eval_seconds += time.perf_counter() - t0
-        if result.success_rate >= self.target and math.isnan(self.episodes_to_target):
+        if reached(result.success_rate, self.target) and math.isnan(self.episodes_to_target):
             self.steps_to_target = float(self.num_timesteps)
             self.episodes_to_target = float(self.episodes)
         if self._bar is not None:

@@ -15,7 +15,7 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from .config import POOLINGS
+from ..config import SB3_POOLINGS as POOLINGS
 
 
 class TokenExtractor(BaseFeaturesExtractor):

@@ -1,4 +1,8 @@
-"""Train PPO, A2C, DQN or MaskablePPO on TokenGen-v0 and score it with the shared evaluation."""
+"""Train PPO, A2C, DQN or MaskablePPO on TokenGen-v0 and score it with the shared evaluation.
+
+``train(TrainConfig(agent="maskable_ppo", ...))`` comes here; the TrainConfig fields prefixed
+``sb3_`` (and num_envs, vec_env, start_method, log_every) are read only by these agents.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,11 @@ from stable_baselines3.common.vec_env import VecEnv
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from ..config import TrainConfig
 from ..evaluate import EvalResult, evaluate
-from ..metrics import MetricsWriter
+from ..run import final_line, new_run_folder
 from .act import sb3_act
 from .callbacks import MetricsCallback, Sink
-from .config import SB3Config
 from .envs import ENV_ID, make_vec_env
 from .features import TokenExtractor
 
@@ -31,14 +35,13 @@ ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = {
 
 # Starting points for episodes of a few tokens; SB3's own defaults target long control episodes
 # (DQN's 1e6-transition buffer alone would hold 80 MB of int64 observations per 10 tokens).
-# Any of them is overridden by SB3Config.algo_kwargs (and learning_rate by its own field).
-_PPO = {"learning_rate": 1e-3, "n_steps": 64, "batch_size": 128, "n_epochs": 4, "ent_coef": 0.01}
+# Any of them is overridden by TrainConfig.sb3_kwargs (the learning rate is TrainConfig.lr).
+_PPO = {"n_steps": 64, "batch_size": 128, "n_epochs": 4, "ent_coef": 0.01}
 DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
     "ppo": _PPO,
     "maskable_ppo": _PPO,
-    "a2c": {"learning_rate": 1e-3, "n_steps": 8, "ent_coef": 0.01},
+    "a2c": {"n_steps": 8, "ent_coef": 0.01},
     "dqn": {
-        "learning_rate": 1e-3,
         "buffer_size": 50_000,
         "learning_starts": 500,
         "batch_size": 64,
@@ -50,21 +53,21 @@ DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def policy_kwargs(config: SB3Config, pad_id: int) -> dict[str, Any]:
-    """The ``policy_kwargs`` of the SB3 constructor for ``config.policy``."""
-    kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
-    if config.policy == "token":
+def policy_kwargs(config: TrainConfig, pad_id: int) -> dict[str, Any]:
+    """The ``policy_kwargs`` of the SB3 constructor for ``config.sb3_policy``."""
+    kwargs: dict[str, Any] = {"net_arch": list(config.sb3_net_arch)}
+    if config.sb3_policy == "token":
         kwargs["features_extractor_class"] = TokenExtractor
         kwargs["features_extractor_kwargs"] = {
             "pad_id": pad_id,
-            "embed_dim": config.embed_dim,
-            "hidden_dim": config.hidden_dim,
-            "pooling": config.pooling,
+            "embed_dim": config.sb3_embed_dim,
+            "hidden_dim": config.sb3_hidden_dim,
+            "pooling": config.sb3_pooling,
         }
     return kwargs
 
 
-def build_model(config: SB3Config, env: VecEnv | gym.Env) -> BaseAlgorithm:
+def build_model(config: TrainConfig, env: VecEnv | gym.Env) -> BaseAlgorithm:
     """The untrained SB3 model of ``config`` on ``env`` (seeded with ``config.seed``).
 
     Args:
@@ -74,13 +77,12 @@ def build_model(config: SB3Config, env: VecEnv | gym.Env) -> BaseAlgorithm:
     Returns:
         A PPO, A2C, DQN or MaskablePPO model with an ``MlpPolicy`` (token extractor or not).
     """
-    probe = gym.make(ENV_ID, **dict(config.env_kwargs)).unwrapped
-    kwargs = {**DEFAULT_KWARGS[config.agent], **dict(config.algo_kwargs)}
-    if config.learning_rate is not None:
-        kwargs["learning_rate"] = config.learning_rate
+    probe = gym.make(ENV_ID, **config.make_kwargs()).unwrapped
+    kwargs = {**DEFAULT_KWARGS[config.agent], **dict(config.sb3_kwargs)}
     return ALGO_CLASSES[config.agent](
         "MlpPolicy",
         env,
+        learning_rate=config.lr,
         gamma=config.gamma,
         policy_kwargs=policy_kwargs(config, probe.tokenizer.pad_id),
         seed=config.seed,
@@ -121,66 +123,80 @@ def _discard(step: int, metrics: dict[str, float]) -> None:
 
 
 def train_sb3(
-    config: SB3Config, sink: Sink | None = None
+    config: TrainConfig, sink: Sink | None = None
 ) -> tuple[BaseAlgorithm, dict[str, float]]:
     """Train one SB3 baseline and evaluate it greedily on the test split.
 
     Args:
-        config: the run (algorithm, policy, env, budget, logging).
-        sink: receives every metric line as ``sink(step, metrics)`` (default: the shared
-            ``MetricsWriter`` on ``config.metrics_path``, or nothing when that is None).
+        config: the run (an SB3 agent; budget ``total_timesteps`` env steps).
+        sink: receives every metric line as ``sink(step, metrics)`` (default: none).
 
     Returns:
         The trained model (its training env is closed: ``set_env`` before more ``learn``) and
         the final metrics: the last metric line, with ``eval/greedy_success`` and
         ``eval/greedy_reward`` of the final evaluation, plus ``eval/steps_to_target`` and
         ``eval/episodes_to_target`` (NaN when greedy success never reached
-        ``config.target_success``).
+        ``config.target_success``, or without one). Ctrl-C ends ``learn`` early, as SB3 does
+        not: the model is returned with ``metrics["interrupted"] == 1.0``.
 
     Example:
-        >>> model, metrics = train_sb3(SB3Config(agent="maskable_ppo", total_timesteps=5_000))
+        >>> model, metrics = train_sb3(TrainConfig(agent="maskable_ppo", task="target"))
         >>> metrics["eval/greedy_success"]  # doctest: +SKIP
         1.0
     """
-    writer = None
-    if sink is None and config.metrics_path is not None:
-        writer = MetricsWriter(config.metrics_path)
-        sink = writer.write
     threads = torch.get_num_threads()
-    if config.torch_threads is not None:
-        torch.set_num_threads(config.torch_threads)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    env_kwargs = config.make_kwargs()
     env = make_vec_env(
-        config.env_kwargs, config.num_envs, config.vec_env, config.start_method, config.seed
+        env_kwargs, config.num_envs, config.vec_env, config.start_method, config.seed
     )
+    interrupted = False
     try:
         model = build_model(config, env)
         callback = MetricsCallback(
             sink or _discard,
             config.log_every,
             lambda: evaluate_model(
-                model,
-                dict(config.env_kwargs),
-                split=config.eval_split,
-                num_prompts=config.eval_episodes,
-                seed=config.seed,
+                model, env_kwargs, num_prompts=config.eval_prompts, seed=config.seed
             ),
             eval_every=config.eval_every,
             target=config.target_success,
-            stop_at_target=config.stop_at_target,
             progress=config.progress,
             total=config.total_timesteps,
             desc=config.agent,
         )
-        model.learn(config.total_timesteps, callback=callback, log_interval=None)  # type: ignore[arg-type]
+        try:
+            model.learn(config.total_timesteps, callback=callback, log_interval=None)  # type: ignore[arg-type]
+        except KeyboardInterrupt:
+            interrupted = True
         final = callback.last
-        if "eval/greedy_success" not in final or final["charts/env_steps"] != model.num_timesteps:
+        if not interrupted and (
+            "eval/greedy_success" not in final or final["charts/env_steps"] != model.num_timesteps
+        ):
             final = callback.write(callback.evaluate())  # unless the last line just evaluated
     finally:
         env.close()
         torch.set_num_threads(threads)
-        if writer is not None:
-            writer.close()
     metrics = dict(final)
     metrics["eval/steps_to_target"] = callback.steps_to_target
     metrics["eval/episodes_to_target"] = callback.episodes_to_target
+    if interrupted:
+        metrics["interrupted"] = 1.0
     return model, metrics
+
+
+def run_sb3(config: TrainConfig, out: Path) -> dict[str, float]:
+    """``train(config)`` for SB3 agents: ``out/`` gets config.json, metrics and ``model.zip``."""
+    with new_run_folder(out, config) as logger:
+        model, metrics = train_sb3(config, logger.write)
+    if config.checkpoint:
+        model.save(out / "model.zip")
+    final = {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
+    final["charts/train_seconds"] = metrics.get("charts/train_seconds", 0.0)
+    final["charts/env_steps"] = float(model.num_timesteps)
+    interrupted = metrics.get("interrupted") == 1.0
+    print(final_line(final, out) + (" (interrupted)" if interrupted else ""), flush=True)
+    if interrupted:
+        raise KeyboardInterrupt
+    return metrics

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 import torch
+from tokengym.agents.policies import GRUConfig, GRUPolicy, TransformerConfig, TransformerPolicy
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
-from agents.policies import GRUConfig, GRUPolicy, TransformerConfig, TransformerPolicy
 
 # Tiny models: one thread is as fast and does not degrade when CI shares its cores.
 torch.set_num_threads(1)

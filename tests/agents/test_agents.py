@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from agents import (
+from tokengym.agents import (
     ReinforceAgent,
-    ReinforceConfig,
     SupervisedAgent,
-    SupervisedConfig,
     VocabularyMismatchError,
     evaluate,
     load_checkpoint,
     save_checkpoint,
 )
-from agents.device import resolve_device
-from agents.metrics import MetricsWriter, read_metrics
-from agents.train import main
+from tokengym.agents.device import resolve_device
+from tokengym.agents.metrics import MetricsWriter, read_metrics
+
+from tests.helpers import train_config
 
 COPY = {
     "task": "copy",
@@ -31,38 +27,6 @@ COPY = {
     "test_size": 20,
     "reward_mode": "dense",
 }
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"batch_size": 0}, "batch_size=0 is invalid; expected an int >= 1"),
-        ({"lr": 0.0}, "lr=0.0 is invalid; expected a float > 0"),
-        ({"gamma": 1.5}, r"gamma=1.5 is invalid; expected a float in \[0, 1\]"),
-        ({"credit": "token"}, "credit='token' is invalid; expected one of"),
-        ({"baseline": "avg"}, "baseline='avg' is invalid; expected one of"),
-        ({"batch_size": 10, "group_size": 4}, "batch_size=10 is not a multiple of group_size=4"),
-        ({"baseline": "rloo"}, "baseline='rloo' needs group_size >= 2"),
-        ({"entropy_coef": -1.0}, "entropy_coef=-1.0 is invalid; expected >= 0"),
-        ({"max_grad_norm": 0.0}, "max_grad_norm=0.0 is invalid; expected > 0 or None"),
-    ],
-)
-def test_reinforce_config_validation(kwargs, message) -> None:
-    with pytest.raises(ValueError, match=message):
-        ReinforceConfig(**kwargs)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"batch_size": -1}, "batch_size=-1 is invalid"),
-        ({"lr": -1.0}, "lr=-1.0 is invalid"),
-        ({"max_grad_norm": -1.0}, "max_grad_norm=-1.0 is invalid"),
-    ],
-)
-def test_supervised_config_validation(kwargs, message) -> None:
-    with pytest.raises(ValueError, match=message):
-        SupervisedConfig(**kwargs)
 
 
 def test_resolve_device() -> None:
@@ -76,13 +40,13 @@ def test_resolve_device() -> None:
 
 def _reinforce(make_policy, vocab: int, **config) -> ReinforceAgent:
     policy = make_policy("gru", vocab)
-    cfg = ReinforceConfig(batch_size=32, group_size=4, baseline="rloo", device="cpu", **config)
-    return ReinforceAgent(policy, COPY, cfg)
+    cfg = train_config("reinforce", COPY, batch_size=32, group_size=4, baseline="rloo", **config)
+    return ReinforceAgent(policy, cfg)
 
 
 def _supervised(make_policy, vocab: int) -> SupervisedAgent:
     return SupervisedAgent(
-        make_policy("gru", vocab), COPY, SupervisedConfig(batch_size=16, device="cpu")
+        make_policy("gru", vocab), train_config("supervised", COPY, batch_size=16)
     )
 
 
@@ -115,9 +79,9 @@ def test_reinforce_metrics_are_namespaced_and_shares_sum_to_one(make_policy, voc
 def test_value_baseline_and_kl_run(make_policy, vocab_size) -> None:
     vocab = vocab_size(**COPY)
     policy = make_policy("transformer", vocab, value_head=True)
-    cfg = ReinforceConfig(batch_size=16, baseline="value", kl_coef=0.1, device="cpu")
-    m = ReinforceAgent(policy, COPY, cfg).train_iteration()
-    assert {"losses/value", "losses/kl"} <= set(m)
+    cfg = train_config("reinforce", COPY, batch_size=16, baseline="value", kl_coef=0.1)
+    m = ReinforceAgent(policy, cfg).train_iteration()
+    assert {"losses/value_loss", "losses/kl"} <= set(m)
 
 
 def test_checkpoint_round_trip(tmp_path, make_policy, vocab_size) -> None:
@@ -158,8 +122,8 @@ def test_checkpoint_with_another_vocabulary_is_a_clear_error(tmp_path, make_poli
 def test_metrics_writer(tmp_path) -> None:
     path = tmp_path / "run" / "m.jsonl"
     with MetricsWriter(path) as w:
-        w.write(1, {"charts/success": 0.5, "losses/policy": float("nan")})
-    assert read_metrics(path) == [{"step": 1, "charts/success": 0.5, "losses/policy": None}]
+        w.write(1, {"charts/success": 0.5, "losses/policy_loss": float("nan")})
+    assert read_metrics(path) == [{"step": 1, "charts/success": 0.5, "losses/policy_loss": None}]
     with MetricsWriter(path) as w, pytest.raises(ValueError, match="has no namespace"):
         w.write(2, {"success": 1.0})
 
@@ -182,69 +146,3 @@ def test_evaluate_with_an_oracle_and_a_bad_act() -> None:
     assert (result.success_rate, result.mean_reward, result.episodes) == (1.0, 1.0, 20)
     eos = evaluate(lambda o, m: np.full(len(o), tok.eos_id), COPY, num_prompts=5)
     assert (eos.success_rate, eos.episodes) == (0.0, 5)
-
-
-SMALL_COPY = ["--env-kwarg", "max_length=3", "--env-kwarg", "train_size=50"]
-SMALL_COPY += ["--env-kwarg", "test_size=10"]
-
-
-def test_train_command_writes_metrics_checkpoint_and_final_line(tmp_path, capsys) -> None:
-    out = tmp_path / "run"
-    argv = [
-        "--agent",
-        "supervised",
-        "--task",
-        "copy",
-        *SMALL_COPY,
-        "--iterations",
-        "4",
-        "--eval-every",
-        "2",
-        "--out",
-        str(out),
-        "--no-progress",
-        "--device",
-        "cpu",
-    ]
-    final = main(argv)
-    records = read_metrics(out / "metrics.jsonl")
-    assert [r["step"] for r in records] == [1, 2, 3, 4]
-    assert "eval/greedy_success" in records[1] and "losses/nll" in records[0]
-    assert load_checkpoint(out / "checkpoint.pt").agent == "supervised"
-    assert "final eval/greedy_success=" in capsys.readouterr().out
-    assert 0.0 <= final["eval/greedy_success"] <= 1.0
-    # REINFORCE from the supervised weights, with a KL penalty to them
-    main(
-        [
-            "--agent",
-            "reinforce",
-            "--iterations",
-            "2",
-            "--batch-size",
-            "16",
-            "--group-size",
-            "4",
-            "--init",
-            str(out / "checkpoint.pt"),
-            "--kl-coef",
-            "0.1",
-            *SMALL_COPY,
-            "--eval-every",
-            "2",
-            "--out",
-            str(tmp_path / "rl"),
-            "--no-progress",
-            "--device",
-            "cpu",
-        ]
-    )
-    assert json.loads((tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
-
-
-def test_profile_throughput_reports_speed_and_shares(make_policy, vocab_size) -> None:
-    from agents.profile import throughput
-
-    result = throughput(_reinforce(make_policy, vocab_size(**COPY)), iterations=2, warmup=1)
-    assert result["tokens_per_s"] > 0 and result["episodes_per_s"] > 0
-    shares = result["rollout_share"] + result["env_share"] + result["update_share"]
-    assert shares == pytest.approx(1.0)

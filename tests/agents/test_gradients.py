@@ -20,12 +20,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from agents.losses import reinforce_loss, supervised_loss
-from agents.policies import masked_logits
-from agents.reinforce import rollout_decisions
-from agents.rollout import collect_rollout
-from agents.supervised import reference_decisions
+from tokengym.agents.losses import reinforce_loss, supervised_loss
+from tokengym.agents.policies import masked_logits
+from tokengym.agents.reinforce import rollout_decisions
+from tokengym.agents.rollout import collect_rollout
+from tokengym.agents.supervised import reference_decisions
 
 
 def enumerate_episodes(env_kwargs: dict) -> list[tuple[int, list[int], list[float]]]:

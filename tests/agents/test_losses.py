@@ -8,11 +8,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from agents.losses import reinforce_loss, supervised_loss
-from agents.reinforce import rollout_decisions
-from agents.rollout import collect_rollout
-from agents.supervised import minibatch, reference_decisions
+from tokengym.agents.losses import reinforce_loss, supervised_loss
+from tokengym.agents.reinforce import rollout_decisions
+from tokengym.agents.rollout import collect_rollout
+from tokengym.agents.supervised import minibatch, reference_decisions
 
 COPY = {"task": "copy", "min_length": 1, "max_length": 4, "train_size": 30, "reward_mode": "dense"}
 

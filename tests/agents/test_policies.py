@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from agents.policies import (
+from tokengym.agents.policies import (
     GRUConfig,
     TransformerConfig,
     TransformerPolicy,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from agents.returns import (
+from tokengym.agents.returns import (
     batch_baseline,
     broadcast_returns,
     discounted_returns,

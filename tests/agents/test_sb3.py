@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import math
 import subprocess
 import sys
@@ -15,27 +15,22 @@ import pytest
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.env_checker import check_env
-
-import tokengym  # noqa: F401  (registers TokenGen-v0)
-from agents.evaluate import evaluate
-from agents.metrics import read_metrics
-from agents.sb3 import (
-    ALGOS,
-    POLICIES,
-    SB3Config,
+from tokengym.agents import SB3_AGENTS, read_metrics, train
+from tokengym.agents.config import SB3_POLICIES
+from tokengym.agents.evaluate import evaluate
+from tokengym.agents.sb3 import (
     TokenExtractor,
     TokenGenFactory,
-    add_sb3_arguments,
     build_model,
-    config_from_args,
     evaluate_model,
     load_model,
     make_vec_env,
-    run_sb3,
     sb3_act,
     train_sb3,
 )
-from tests.helpers import CONFIGS, config_id
+
+import tokengym  # noqa: F401  (registers TokenGen-v0)
+from tests.helpers import CONFIGS, config_id, train_config
 
 TARGET = {"task": "target", "train_size": 200, "test_size": 50}
 TINY = {"task": "target", "train_size": 20, "test_size": 10}
@@ -44,29 +39,28 @@ TINY = {"task": "target", "train_size": 20, "test_size": 10}
 # --- configuration -----------------------------------------------------------------------------
 
 
+def sb3_config(agent: str, env_kwargs: dict, **fields) -> object:
+    """A CPU TrainConfig of an SB3 agent, training on the terminal reward (the env's default)."""
+    return train_config(agent, env_kwargs, **fields)
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("fields", "message"),
     [
-        ({"agent": "sac"}, "agent='sac' is invalid; expected one of ('ppo', 'a2c', 'dqn', "),
-        ({"policy": "cnn"}, "policy='cnn' is invalid; expected one of ('mlp', 'token')"),
-        ({"pooling": "max"}, "pooling='max' is invalid; expected one of ('gru', 'mean')"),
+        ({"sb3_policy": "cnn"}, "sb3_policy='cnn' is invalid; expected one of ('mlp', 'token')"),
+        ({"sb3_pooling": "max"}, "sb3_pooling='max' is invalid; expected one of ('gru', 'mean')"),
         ({"vec_env": "ray"}, "vec_env='ray' is invalid; expected one of ('dummy', 'subproc')"),
         ({"num_envs": 0}, "num_envs=0 is invalid; expected an int >= 1"),
         ({"total_timesteps": 1.5}, "total_timesteps=1.5 is invalid; expected an int >= 1"),
-        ({"seed": -1}, "seed=-1 is invalid; expected an int >= 0"),
-        ({"gamma": 1.5}, "gamma=1.5 is invalid; expected a float in [0, 1]"),
-        ({"learning_rate": 0.0}, "learning_rate=0.0 is invalid; expected a float > 0 or None"),
-        ({"net_arch": (64, 0)}, "net_arch=(64, 0) is invalid; expected a tuple of ints >= 1"),
-        ({"target_success": 0.0}, "target_success=0.0 is invalid; expected a float in (0, 1]"),
-        ({"stop_at_target": True}, "stop_at_target=True is invalid with eval_every=0"),
-        ({"eval_split": "val"}, "eval_split='val' is invalid; expected one of ('test', 'train')"),
-        ({"env_kwargs": {"split": "test"}}, "'split' is set by the run"),
-        ({"algo_kwargs": {"seed": 3}}, "['seed'] are set by SB3Config fields of the same name"),
+        ({"sb3_net_arch": (64, 0)}, "sb3_net_arch=(64, 0) is invalid; expected a tuple of ints"),
+        ({"sb3_kwargs": {"seed": 3}}, "['seed'] are set by the run"),
+        ({"batch_size": 64}, "batch_size=64 does not apply to agent 'ppo'"),
+        ({"width": 64}, "width=64 does not apply to agent 'ppo'"),
     ],
 )
-def test_config_rejects_bad_values(kwargs: dict, message: str) -> None:
+def test_sb3_fields_are_validated(fields: dict, message: str) -> None:
     with pytest.raises(ValueError) as excinfo:
-        SB3Config(**kwargs)
+        sb3_config("ppo", TINY, **fields)
     assert message in str(excinfo.value)
 
 
@@ -129,12 +123,12 @@ def test_token_extractor_rejects_a_pooling_it_does_not_know() -> None:
 # --- models and the evaluation adapter ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("agent", ALGOS)
+@pytest.mark.parametrize("policy", SB3_POLICIES)
+@pytest.mark.parametrize("agent", SB3_AGENTS)
 def test_every_algorithm_and_policy_builds_and_acts_through_the_shared_evaluation(
     agent: str, policy: str
 ) -> None:
-    config = SB3Config(agent=agent, policy=policy, env_kwargs=TINY, num_envs=2, device="cpu")
+    config = sb3_config(agent, TINY, sb3_policy=policy, num_envs=2)
     vec = make_vec_env(TINY, 2)
     model = build_model(config, vec)
     extractor = model.policy.features_extractor_class.__name__
@@ -144,9 +138,9 @@ def test_every_algorithm_and_policy_builds_and_acts_through_the_shared_evaluatio
     vec.close()
 
 
-@pytest.mark.parametrize("agent", ALGOS)
+@pytest.mark.parametrize("agent", SB3_AGENTS)
 def test_masked_acting_never_picks_a_forbidden_token(agent: str) -> None:
-    config = SB3Config(agent=agent, env_kwargs=TINY, num_envs=2, device="cpu")
+    config = sb3_config(agent, TINY, num_envs=2)
     model = build_model(config, make_vec_env(TINY, 2))
     env = gym.make("TokenGen-v0", **TINY).unwrapped
     obs = np.stack([env.reset(seed=s)[0] for s in range(64)])
@@ -163,21 +157,18 @@ def test_masked_acting_never_picks_a_forbidden_token(agent: str) -> None:
 def test_training_writes_namespaced_metrics_lines_and_a_progress_bar(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "metrics.jsonl"
-    config = SB3Config(
-        agent="ppo",
-        env_kwargs=TINY,
+    config = sb3_config(
+        "ppo",
+        TINY,
         total_timesteps=512,
         num_envs=4,
         log_every=128,
         eval_every=256,
-        metrics_path=str(path),
         progress=True,
-        device="cpu",
-        algo_kwargs={"n_steps": 32, "batch_size": 64},
+        sb3_kwargs={"n_steps": 32, "batch_size": 64},
     )
-    _, metrics = train_sb3(config)
-    lines = read_metrics(path)
+    lines: list[dict] = []
+    _, metrics = train_sb3(config, lambda step, line: lines.append({"step": step, **line}))
     assert len(lines) >= 4
     assert [line["step"] for line in lines] == sorted(line["step"] for line in lines)
     for key in ("charts/success", "charts/episodic_return", "charts/episodes", "time/fps"):
@@ -192,9 +183,7 @@ def test_training_writes_namespaced_metrics_lines_and_a_progress_bar(
 
 def test_same_seed_same_training() -> None:
     def run() -> dict[str, float]:
-        config = SB3Config(
-            agent="a2c", env_kwargs=TINY, total_timesteps=256, num_envs=4, seed=3, device="cpu"
-        )
+        config = sb3_config("a2c", TINY, total_timesteps=256, num_envs=4, seed=3)
         return train_sb3(config)[1]
 
     first, second = run(), run()
@@ -210,16 +199,15 @@ def test_same_seed_same_training() -> None:
 
 def test_spawned_subprocess_envs_train_exactly_like_in_process_envs() -> None:
     def run(vec_env: str) -> dict[str, float]:
-        config = SB3Config(
-            agent="maskable_ppo",
-            env_kwargs=TINY,
+        config = sb3_config(
+            "maskable_ppo",
+            TINY,
             total_timesteps=128,
             num_envs=2,
             vec_env=vec_env,
             start_method="spawn",
             seed=1,
-            device="cpu",
-            algo_kwargs={"n_steps": 32, "batch_size": 32},
+            sb3_kwargs={"n_steps": 32, "batch_size": 32},
         )
         model, metrics = train_sb3(config)
         assert model.num_timesteps == 128
@@ -233,17 +221,15 @@ def test_spawned_subprocess_envs_train_exactly_like_in_process_envs() -> None:
 @pytest.fixture(scope="module")
 def learned() -> tuple:
     """MaskablePPO with the GRU token extractor, trained on the fixed-target task."""
-    config = SB3Config(
-        agent="maskable_ppo",
-        policy="token",
-        env_kwargs=TARGET,
+    config = sb3_config(
+        "maskable_ppo",
+        TARGET,
+        sb3_policy="token",
         total_timesteps=12_000,
         num_envs=8,
         eval_every=1_000,
-        stop_at_target=True,
         target_success=1.0,
         seed=0,
-        device="cpu",
     )
     return train_sb3(config)
 
@@ -272,16 +258,15 @@ def test_saved_model_loads_and_evaluates_to_the_same_success(
     ("agent", "pooling"), [("ppo", "gru"), ("a2c", "gru"), ("dqn", "gru"), ("ppo", "mean")]
 )
 def test_other_algorithms_learn_the_fixed_target(agent: str, pooling: str) -> None:
-    config = SB3Config(
-        agent=agent,
-        pooling=pooling,
-        env_kwargs=TARGET,
+    config = sb3_config(
+        agent,
+        TARGET,
+        sb3_pooling=pooling,
         total_timesteps=20_000,
         num_envs=8,
         eval_every=1_000,
-        stop_at_target=True,
+        target_success=0.9,
         seed=0,
-        device="cpu",
     )
     _, metrics = train_sb3(config)
     assert metrics["eval/greedy_success"] >= 0.9
@@ -291,65 +276,44 @@ def test_other_algorithms_learn_the_fixed_target(agent: str, pooling: str) -> No
 # --- the training command ------------------------------------------------------------------------
 
 
-def test_cli_arguments_fit_the_training_command_and_run(tmp_path: Path) -> None:
-    from agents.train import build_parser, main
+def test_train_and_the_command_run_sb3_agents_into_a_run_folder(tmp_path: Path) -> None:
+    from tokengym.agents.train import main
 
-    args = build_parser().parse_args(
-        [
-            "--agent",
-            "maskable_ppo",
-            "--seed",
-            "2",
-            "--total-timesteps",
-            "256",
-            "--num-envs",
-            "2",
-            "--sb3-kwargs",
-            '{"n_steps": 32, "batch_size": 32}',
-            "--no-progress",
-            "--eval-every-steps",
-            "128",
-        ]
-    )
-    env_kwargs = {"task": "target", "train_size": 20, "test_size": 10}
-    config = config_from_args(args, env_kwargs, None)
-    assert (config.agent, config.seed, config.algo_kwargs["n_steps"]) == ("maskable_ppo", 2, 32)
-    assert not config.progress and not config.stop_at_target
-    metrics = run_sb3(args, env_kwargs, tmp_path)
-    assert (tmp_path / "model.zip").exists()
-    assert read_metrics(tmp_path / "metrics.jsonl")[-1]["charts/env_steps"] == 256
-    assert 0.0 <= metrics["eval/greedy_success"] <= 1.0
-    # The same run through the training command itself.
+    small = {"sb3_kwargs": {"n_steps": 32, "batch_size": 32}, "num_envs": 2, "eval_every": 128}
+    config = sb3_config("maskable_ppo", TINY, total_timesteps=256, seed=2, **small)
+    metrics = train(dataclasses.replace(config, out=str(tmp_path / "api")))
+    assert (tmp_path / "api" / "model.zip").exists() and (tmp_path / "api" / "config.json").exists()
+    assert read_metrics(tmp_path / "api" / "metrics.jsonl")[-1]["charts/env_steps"] == 256
+    assert metrics["charts/env_steps"] == 256
+    # The same run through the training command: the same lines but for the clock.
     argv = ["--agent", "maskable_ppo", "--task", "target", "--total-timesteps", "256"]
-    argv += ["--num-envs", "2", "--no-progress", "--out", str(tmp_path / "cli")]
-    argv += ["--env-kwarg", "train_size=20", "--env-kwarg", "test_size=10"]
-    argv += ["--sb3-kwargs", '{"n_steps": 32, "batch_size": 32}']
-    assert main(argv)["charts/env_steps"] == 256
-    assert (tmp_path / "cli" / "model.zip").exists()
+    argv += ["--num-envs", "2", "--no-progress", "--out", str(tmp_path / "cli"), "--seed", "2"]
+    argv += ["--env-kwargs", "train_size=20", "--env-kwargs", "test_size=10", "--device", "cpu"]
+    argv += ["--reward-mode", "terminal", "--eval-every", "128"]
+    argv += ["--sb3-kwargs", "n_steps=32", "--sb3-kwargs", "batch_size=32"]
+    assert main(argv) == 0
+    clock = ("charts/train_seconds", "time/fps")
+    api, cli = (read_metrics(tmp_path / d / "metrics.jsonl") for d in ("api", "cli"))
+    assert [{k: v for k, v in line.items() if k not in clock} for line in api] == [
+        {k: v for k, v in line.items() if k not in clock} for line in cli
+    ]
 
 
-def test_sb3_arguments_alone() -> None:
-    args = add_sb3_arguments(argparse.ArgumentParser()).parse_args(["--sb3-policy", "mlp"])
-    args.agent = "dqn"
-    config = config_from_args(args, {"task": "copy"}, None)
-    assert (config.policy, config.seed, config.learning_rate, config.progress) == (
-        "mlp",
-        0,
-        None,
-        True,
-    )
-
-
-def test_the_cli_part_imports_without_sb3_and_the_rest_names_the_install_line() -> None:
+def test_without_sb3_an_sb3_agent_is_rejected_with_the_install_line() -> None:
     code = (
         "import sys\n"
-        "sys.modules['stable_baselines3'] = sys.modules['sb3_contrib'] = None\n"
-        "from agents.sb3.cli import SB3_AGENTS, add_sb3_arguments\n"
-        "import agents.sb3\n"
+        "import importlib.util\n"
+        "_find = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, p=None: None if n in ('stable_baselines3', "
+        "'sb3_contrib') else _find(n, p)\n"
+        "from tokengym.agents import TrainConfig\n"
         "try:\n"
-        "    agents.sb3.train_sb3\n"
-        "except ImportError as e:\n"
+        "    TrainConfig(agent='ppo', task='target')\n"
+        "except ModuleNotFoundError as e:\n"
         "    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert 'pip install "tokengym[sb3]"' in out.stdout
+    assert (
+        out.stdout
+        == 'tokengym.agents.sb3 needs stable_baselines3, sb3_contrib: pip install "tokengym[sb3]"\n'
+    )

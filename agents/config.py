@@ -1,0 +1,304 @@
+"""``TrainConfig``: the one description of a training run, and the single source of its defaults.
+
+The training command's options are generated from these fields (``cli.py``), ``train(config)``
+runs one, and the benchmark suite builds one per run. A field is honoured or rejected, never
+replaced: a value the chosen agent would not read is an error, and ``None`` in the fields marked
+"per agent" stands for that agent's default from :data:`AGENT_DEFAULTS`, filled in at
+construction (so ``config.json`` records the values the run used).
+
+Example:
+    >>> TrainConfig(agent="supervised", task="target").lr
+    0.003
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import tokengym  # noqa: F401  (registers TokenGen-v0)
+from tokengym._requires import require
+from tokengym.errors import ConfigError
+from tokengym.validation import check_choice, check_int, check_number
+
+from .returns import BASELINES, CREDITS
+
+CUSTOM_AGENTS = ("reinforce", "supervised")
+SB3_AGENTS = ("ppo", "a2c", "dqn", "maskable_ppo")
+AGENTS = CUSTOM_AGENTS + SB3_AGENTS
+REWARD_MODES = ("terminal", "dense")
+POLICIES = ("gru", "transformer")
+SB3_POLICIES = ("mlp", "token")
+SB3_POOLINGS = ("gru", "mean")
+VEC_ENVS = ("dummy", "subproc")
+START_METHODS = (None, "spawn", "fork", "forkserver")
+TRACKERS = (None, "wandb")
+
+# What None means in the "per agent" fields. Custom agents count their budget in updates
+# (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
+_CUSTOM = {"iterations": 2000, "eval_every": 50, "threads": None}
+_SB3 = {"lr": 1e-3, "total_timesteps": 20_000, "eval_every": 2_000, "threads": 1}
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "reinforce": {**_CUSTOM, "lr": 1e-3, "batch_size": 512},
+    "supervised": {**_CUSTOM, "lr": 3e-3, "batch_size": 128},
+    **{agent: dict(_SB3) for agent in SB3_AGENTS},
+}
+
+# Fields read by some agents only; every other agent must leave them at their default.
+_POLICY = ("policy", "width", "layers", "heads", "init", "max_grad_norm")
+_REINFORCE = ("credit", "baseline", "group_size", "normalize_advantages", "entropy_coef")
+_REINFORCE += ("value_coef", "kl_coef")
+_SB3_ONLY = ("sb3_policy", "sb3_pooling", "sb3_embed_dim", "sb3_hidden_dim", "sb3_net_arch")
+_SB3_ONLY += ("num_envs", "vec_env", "start_method", "sb3_kwargs", "log_every")
+READ_BY: dict[str, tuple[str, ...]] = {
+    "reinforce": (*_POLICY, *_REINFORCE, "iterations", "batch_size"),
+    "supervised": (*_POLICY, "iterations", "batch_size"),
+    **{agent: (*_SB3_ONLY, "total_timesteps") for agent in SB3_AGENTS},
+}
+AGENT_FIELDS = frozenset(f for names in READ_BY.values() for f in names)
+# Env arguments a run sets itself: they are TrainConfig fields, or fixed by training/evaluation.
+RUN_ENV_KEYS = {"task": "task", "reward_mode": "reward_mode", "gamma": "gamma", "split": None}
+SB3_RESERVED = ("env", "policy", "seed", "learning_rate", "gamma", "device", "policy_kwargs")
+
+
+def _doc(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run on ``TokenGen-v0``: environment, agent, policy, budget, evaluation.
+
+    Every field has a one-line doc (shown by ``tokengym-train --help``). Fields marked "per
+    agent" default to None, which construction replaces with :data:`AGENT_DEFAULTS` of the
+    agent; a field the agent does not read must keep its default (a ``ConfigError`` says so).
+    """
+
+    # --- what to train
+    agent: str = field(default="reinforce", metadata=_doc("the agent", choices=AGENTS))
+    task: str | None = field(
+        default="copy", metadata=_doc("built-in task name (None with env_kwargs['dataset'])")
+    )
+    env_kwargs: Mapping[str, Any] = field(
+        default_factory=dict,
+        metadata=_doc("other gym.make('TokenGen-v0') arguments: task knobs, dataset, reward..."),
+    )
+    reward_mode: str = field(
+        default="dense", metadata=_doc("the env's reward mode", choices=REWARD_MODES)
+    )
+    gamma: float = field(default=1.0, metadata=_doc("discount of the env and of the agent"))
+    # --- the policy of the custom agents
+    policy: str = field(default="gru", metadata=_doc("policy network", choices=POLICIES))
+    width: int = field(default=128, metadata=_doc("GRU hidden size / transformer d_model"))
+    layers: int = field(default=1, metadata=_doc("GRU / transformer layers"))
+    heads: int = field(default=4, metadata=_doc("transformer attention heads"))
+    init: str | None = field(
+        default=None, metadata=_doc("start from this checkpoint's weights (its policy)")
+    )
+    # --- optimisation
+    iterations: int | None = field(
+        default=None, metadata=_doc("updates to train for (custom agents; per agent)")
+    )
+    total_timesteps: int | None = field(
+        default=None, metadata=_doc("env steps to train for (SB3 agents; per agent)")
+    )
+    batch_size: int | None = field(
+        default=None, metadata=_doc("episodes (reinforce) or examples (supervised) per update")
+    )
+    lr: float | None = field(default=None, metadata=_doc("Adam learning rate (per agent)"))
+    max_grad_norm: float | None = field(
+        default=1.0, metadata=_doc("clip the gradient norm to this (None: no clipping)")
+    )
+    # --- REINFORCE
+    # broadcast: every token gets R; with the default dense reward it carries no -Phi(s_t) term.
+    credit: str = field(
+        default="broadcast",
+        metadata=_doc(
+            "env: reward-to-go; broadcast: episode total on every token", choices=CREDITS
+        ),
+    )
+    baseline: str = field(default="mean", metadata=_doc("variance reduction", choices=BASELINES))
+    group_size: int = field(
+        default=1, metadata=_doc("samples per prompt in a batch (rloo needs >= 2)")
+    )
+    normalize_advantages: bool = field(default=False, metadata=_doc("standardise advantages"))
+    entropy_coef: float = field(default=0.0, metadata=_doc("entropy bonus weight"))
+    value_coef: float = field(default=0.5, metadata=_doc("value loss weight (baseline=value)"))
+    kl_coef: float = field(default=0.0, metadata=_doc("KL penalty to the initial policy"))
+    # --- Stable-Baselines3 baselines
+    sb3_policy: str = field(
+        default="token",
+        metadata=_doc("mlp: SB3 MlpPolicy; token: embedding extractor", choices=SB3_POLICIES),
+    )
+    sb3_pooling: str = field(
+        default="gru", metadata=_doc("token extractor pooling", choices=SB3_POOLINGS)
+    )
+    sb3_embed_dim: int = field(default=32, metadata=_doc("token extractor embedding width"))
+    sb3_hidden_dim: int = field(default=64, metadata=_doc("token extractor feature width"))
+    sb3_net_arch: tuple[int, ...] = field(
+        default=(64,), metadata=_doc("hidden layers of the SB3 policy/value heads")
+    )
+    num_envs: int = field(default=8, metadata=_doc("parallel envs of SB3's vector env"))
+    vec_env: str = field(default="dummy", metadata=_doc("SB3 vector env", choices=VEC_ENVS))
+    start_method: str | None = field(
+        default=None, metadata=_doc("multiprocessing start method", choices=START_METHODS)
+    )
+    sb3_kwargs: Mapping[str, Any] = field(
+        default_factory=dict, metadata=_doc("other SB3 constructor arguments (n_steps, ...)")
+    )
+    log_every: int = field(default=1_000, metadata=_doc("env steps between SB3 metric lines"))
+    # --- evaluation (greedy and sampled success on the test split, fixed prompts)
+    eval_every: int | None = field(
+        default=None, metadata=_doc("iterations (custom) / env steps (SB3) between evaluations")
+    )
+    eval_prompts: int | None = field(
+        default=None, metadata=_doc("test prompts per evaluation (None: the whole split)")
+    )
+    target_success: float | None = field(
+        default=None, metadata=_doc("stop once greedy test success reaches this")
+    )
+    # --- the run
+    seed: int = field(default=0, metadata=_doc("seeds weights, sampling, prompts and envs"))
+    device: str = field(default="auto", metadata=_doc("auto (CUDA when present), cpu, cuda..."))
+    threads: int | None = field(
+        default=None, metadata=_doc("torch CPU threads (per agent: SB3 1, custom torch's own)")
+    )
+    out: str | None = field(
+        default=None, metadata=_doc("run folder (None: runs/<agent>-<task>-<time>)")
+    )
+    checkpoint: bool = field(default=True, metadata=_doc("save the trained weights"))
+    progress: bool = field(default=True, metadata=_doc("show a progress bar"))
+    track: str | None = field(
+        default=None, metadata=_doc("also log to this tracker", choices=TRACKERS)
+    )
+
+    def __post_init__(self) -> None:
+        check_choice("agent", self.agent, AGENTS)
+        if self.agent in SB3_AGENTS:
+            require("stable_baselines3", "sb3_contrib", extra="sb3", package="tokengym.agents.sb3")
+        self._check_agent_fields()
+        for name, value in AGENT_DEFAULTS[self.agent].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        self._check_values()
+        self._check_env()
+
+    def _check_agent_fields(self) -> None:
+        defaults = {f.name: _default(f) for f in dataclasses.fields(self)}
+        unread = [
+            f
+            for f in sorted(AGENT_FIELDS - set(READ_BY[self.agent]))
+            if getattr(self, f) != defaults[f]
+        ]
+        if unread:
+            readers = sorted(a for a in AGENTS if set(unread) <= set(READ_BY[a]))
+            hint = f"; it is read by {', '.join(readers)}" if readers else ""
+            raise ConfigError(
+                f"{', '.join(f'{f}={getattr(self, f)!r}' for f in unread)} "
+                f"{'does' if len(unread) == 1 else 'do'} not apply to agent "
+                f"{self.agent!r}{hint}. Leave {'it' if len(unread) == 1 else 'them'} unset."
+            )
+
+    def _check_values(self) -> None:
+        check_choice("reward_mode", self.reward_mode, REWARD_MODES)
+        check_number("gamma", self.gamma, low=0.0, high=1.0)
+        check_choice("policy", self.policy, POLICIES)
+        for name in ("width", "layers", "heads", "group_size", "sb3_embed_dim", "sb3_hidden_dim"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("num_envs", "log_every", "eval_every"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("iterations", "total_timesteps", "batch_size", "eval_prompts", "threads"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
+        check_number("lr", self.lr, low=0.0, low_open=True)
+        if self.max_grad_norm is not None:
+            check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        check_choice("credit", self.credit, CREDITS)
+        check_choice("baseline", self.baseline, BASELINES)
+        for name in ("entropy_coef", "value_coef", "kl_coef"):
+            check_number(name, getattr(self, name), low=0.0)
+        if self.agent == "reinforce":
+            self._check_groups()
+        check_choice("sb3_policy", self.sb3_policy, SB3_POLICIES)
+        check_choice("sb3_pooling", self.sb3_pooling, SB3_POOLINGS)
+        check_choice("vec_env", self.vec_env, VEC_ENVS)
+        check_choice("start_method", self.start_method, START_METHODS)
+        if not self.sb3_net_arch or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.sb3_net_arch
+        ):
+            raise ConfigError(
+                f"sb3_net_arch={self.sb3_net_arch!r} is invalid; expected a tuple of ints >= 1"
+            )
+        clash = sorted(set(SB3_RESERVED) & set(self.sb3_kwargs))
+        if clash:
+            raise ConfigError(
+                f"sb3_kwargs={dict(self.sb3_kwargs)!r} is invalid; {clash} are set by the run "
+                f"(use the TrainConfig fields lr, gamma, seed, device, sb3_policy)"
+            )
+        if self.target_success is not None:
+            check_number("target_success", self.target_success, low=0.0, high=1.0, low_open=True)
+        check_choice("track", self.track, TRACKERS)
+        if self.init is not None and not Path(self.init).is_file():
+            raise ConfigError(
+                f"init={self.init!r} is invalid; no such file (expected a checkpoint.pt)"
+            )
+        check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+
+    def _check_groups(self) -> None:
+        if self.batch_size % self.group_size:
+            raise ConfigError(
+                f"batch_size={self.batch_size} is invalid with group_size={self.group_size}; "
+                f"expected a multiple of group_size (each prompt is sampled group_size times)"
+            )
+        if self.baseline == "rloo" and self.group_size < 2:
+            raise ConfigError(
+                f"group_size={self.group_size} is invalid with baseline='rloo'; expected >= 2 "
+                f"samples per prompt to leave one out (e.g. group_size=8)"
+            )
+
+    def _check_env(self) -> None:
+        for key, owner in RUN_ENV_KEYS.items():
+            if key in self.env_kwargs:
+                fix = f"set it with TrainConfig.{owner}" if owner else "the run sets it"
+                raise ConfigError(
+                    f"env_kwargs[{key!r}]={self.env_kwargs[key]!r} is invalid; {fix} "
+                    f"(it is read by both the env and the agent or the evaluation)"
+                )
+        if self.task is None and "dataset" not in self.env_kwargs:
+            raise ConfigError("task=None is invalid without env_kwargs['dataset']; name a task")
+        gym.make("TokenGen-v0", **self.make_kwargs()).close()  # the env's own checks, now
+
+    def make_kwargs(self, split: str | None = None) -> dict[str, Any]:
+        """The ``gym.make("TokenGen-v0", ...)`` arguments of training (or of ``split``)."""
+        kwargs = dict(self.env_kwargs)
+        if self.task is not None:
+            kwargs["task"] = self.task
+        kwargs.update(reward_mode=self.reward_mode, gamma=self.gamma)
+        return kwargs if split is None else {**kwargs, "split": split}
+
+    @property
+    def is_sb3(self) -> bool:
+        """True for the Stable-Baselines3 agents (budget in env steps)."""
+        return self.agent in SB3_AGENTS
+
+    @property
+    def budget(self) -> int:
+        """The training budget in the agent's own unit (iterations or total_timesteps)."""
+        return self.total_timesteps if self.is_sb3 else self.iterations  # type: ignore[return-value]
+
+    def to_json(self) -> str:
+        """The config as JSON (``config.json``); callables and data are written by repr."""
+        return json.dumps(dataclasses.asdict(self), indent=2, default=repr) + "\n"
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default

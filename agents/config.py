@@ -39,6 +39,7 @@ SB3_POOLINGS = ("gru", "mean")
 VEC_ENVS = ("dummy", "subproc")
 START_METHODS = (None, "spawn", "fork", "forkserver")
 TRACKERS = (None, "wandb")
+SPLITS = ("test", "train")
 
 # What None means in the "per agent" fields. Custom agents count their budget in updates
 # (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
@@ -153,7 +154,13 @@ class TrainConfig:
         default_factory=dict, metadata=_doc("other SB3 constructor arguments (n_steps, ...)")
     )
     log_every: int = field(default=1_000, metadata=_doc("env steps between SB3 metric lines"))
-    # --- evaluation (greedy and sampled success on the test split, fixed prompts)
+    # --- evaluation (greedy and sampled success on fixed prompts of one split)
+    eval_split: str = field(
+        default="test",
+        metadata=_doc(
+            "test: unseen prompts; train: the prompts trained on (the objective J)", choices=SPLITS
+        ),
+    )
     eval_every: int | None = field(
         default=None, metadata=_doc("iterations (custom) / env steps (SB3) between evaluations")
     )
@@ -244,7 +251,10 @@ class TrainConfig:
             )
         if self.target_success is not None:
             check_number("target_success", self.target_success, low=0.0, high=1.0, low_open=True)
+        check_choice("eval_split", self.eval_split, SPLITS)
         check_choice("track", self.track, TRACKERS)
+        if self.track == "wandb":
+            require("wandb", extra="wandb", package="track='wandb'")
         if self.init is not None and not Path(self.init).is_file():
             raise ConfigError(
                 f"init={self.init!r} is invalid; no such file (expected a checkpoint.pt)"

@@ -136,13 +136,23 @@ def _run_chunk(
 
 
 def evaluate_policy(
-    policy: Policy, env_kwargs: dict, *, num_prompts: int | None = None, seed: int = 0
+    policy: Policy,
+    env_kwargs: dict,
+    *,
+    split: str = "test",
+    num_prompts: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """Greedy and sampled scores on the test split, as namespaced metrics."""
+    """Greedy and sampled scores on ``split``, as namespaced metrics (``eval/greedy_success``)."""
     out = {}
     for mode in ("greedy", "sampled"):
         result = evaluate(
-            policy, env_kwargs, greedy=mode == "greedy", num_prompts=num_prompts, seed=seed
+            policy,
+            env_kwargs,
+            split=split,
+            greedy=mode == "greedy",
+            num_prompts=num_prompts,
+            seed=seed,
         )
         out[f"eval/{mode}_success"] = result.success_rate
         out[f"eval/{mode}_reward"] = result.mean_reward

@@ -130,7 +130,10 @@ def _train_loop(
             if it % config.eval_every == 0 or it == config.iterations:
                 agent.policy.eval()
                 evaluation = evaluate_policy(
-                    agent.policy, env_kwargs, num_prompts=config.eval_prompts
+                    agent.policy,
+                    env_kwargs,
+                    split=config.eval_split,
+                    num_prompts=config.eval_prompts,
                 )
                 agent.policy.train()
                 metrics.update(evaluation)

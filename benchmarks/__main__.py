@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from tokengym.errors import ConfigError
+
 from . import agent_speed, report, runner, throughput
 from .suites import SUITES, THROUGHPUT, Suite
 
@@ -48,8 +50,21 @@ def measure_throughput(suite: Suite, out: Path) -> None:
     (out / report.THROUGHPUT_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
+def check_folder(suite: Suite, out: Path) -> None:
+    """Refuse a results folder that holds another suite's runs: the report would mix them."""
+    path = out / report.SUITE_FILE
+    if path.exists():
+        held = json.loads(path.read_text())["name"]
+        if held != suite.name:
+            raise ConfigError(
+                f"out={str(out)!r} holds the results of suite {held!r}; expected a new folder "
+                f"or one of suite {suite.name!r} (pass another --out)"
+            )
+
+
 def run(suite: Suite, out: Path, only: list[str] | None = None, progress: bool = True) -> str:
     """Run (or resume) a suite in ``out`` and write its report; returns the report's Markdown."""
+    check_folder(suite, out)
     out.mkdir(parents=True, exist_ok=True)
     write_suite(suite, out)
     runner.run_suite(suite, out, only, progress)
@@ -100,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     suite = SUITES[args.suite]
     try:
         runner.select(suite, args.only)
-    except ValueError as e:
+        check_folder(suite, args.out)
+    except ConfigError as e:
         parser.error(str(e))
     start = time.perf_counter()
     text = run(suite, args.out, args.only, progress=not args.no_progress)

@@ -125,6 +125,14 @@ def test_only_filters_questions(tmp_path: Path) -> None:
         main(["run", "--suite", "smoke", "--only", "nope", "--out", str(tmp_path)])
 
 
+def test_a_folder_of_another_suite_is_refused(results: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--suite", "quick", "--out", str(results), "--no-progress"])
+    assert exit_info.value.code == 2
+    assert f"out={str(results)!r} holds the results of suite 'smoke'" in capsys.readouterr().err
+    assert json.loads((results / "suite.json").read_text())["name"] == "smoke"
+
+
 def test_run_spec_validation_and_stable_ids() -> None:
     spec = RunSpec("reinforce", task("target", target="abc"))
     assert spec.run_id == RunSpec("reinforce", task("target", target="abc")).run_id

@@ -158,7 +158,11 @@ def train_sb3(
             sink or _discard,
             config.log_every,
             lambda: evaluate_model(
-                model, env_kwargs, num_prompts=config.eval_prompts, seed=config.seed
+                model,
+                env_kwargs,
+                split=config.eval_split,
+                num_prompts=config.eval_prompts,
+                seed=config.seed,
             ),
             eval_every=config.eval_every,
             target=config.target_success,

@@ -32,8 +32,10 @@ class ReinforceConfig:
         batch_size: episodes per update (= the vector env's num_envs).
         lr: Adam learning rate.
         gamma: discount of the returns G_t (match the env's ``gamma`` for dense rewards).
-        credit: "env" (the env's per-step rewards, reward-to-go) or "broadcast" (every token
-            gets the episode's total reward).
+        credit: how tokens are credited (see ``returns.py``): "final" (R on the last token,
+            reward-to-go), "every_token" (R on every token, reward-to-go), "trajectory" (every
+            token gets the episode's discounted return G_0) or "env" (the env's per-step
+            rewards, reward-to-go).
         baseline: "none", "mean" (batch mean per step), "rloo" (leave-one-out over the
             group_size samples of each prompt) or "value" (a learned value head).
         group_size: samples per prompt in a batch; "rloo" needs >= 2.
@@ -157,6 +159,7 @@ class ReinforceAgent:
             self.policy,
             d,
             batch.rewards[:, : d.actions.shape[1]],
+            sequence_reward=batch.sequence_reward,
             gamma=c.gamma,
             credit=c.credit,
             baseline=c.baseline,

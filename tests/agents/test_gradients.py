@@ -137,6 +137,8 @@ def estimated_gradient(
         ("final", 1.0, "terminal", "none"),
         ("every_token", 0.8, "dense", "rloo"),
         ("every_token", 1.0, "terminal", "rloo"),
+        ("env", 0.8, "progress", "rloo"),
+        ("trajectory", 1.0, "progress", "none"),
     ],
 )
 def test_reinforce_gradient_matches_enumeration(

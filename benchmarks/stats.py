@@ -347,10 +347,8 @@ def conclude(
         if math.isinf(est_b.value):
             claim = f"{name_a} reaches {metric.goal} and {name_b} does not, within the budget"
         else:
-            ratio = est_b.value / est_a.value
-            claim = (
-                f"{name_a} reaches {metric.goal} in {ratio:.1f}x fewer {metric.unit} than {name_b}"
-            )
+            times = f"{est_b.value / est_a.value:.1f}x " if est_a.value > 0 else ""
+            claim = f"{name_a} reaches {metric.goal} in {times}fewer {metric.unit} than {name_b}"
     else:
         side = "higher" if metric.higher_is_better else "lower"
         claim = f"{name_a} has a {side} {metric.name} than {name_b}"

@@ -25,6 +25,7 @@ import gymnasium as gym
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 from tokengym._requires import require
 from tokengym.errors import ConfigError
+from tokengym.rewards import REWARD_MODES
 from tokengym.validation import check_choice, check_int, check_number
 
 from .returns import BASELINES, CREDITS
@@ -32,7 +33,6 @@ from .returns import BASELINES, CREDITS
 CUSTOM_AGENTS = ("reinforce", "supervised")
 SB3_AGENTS = ("ppo", "a2c", "dqn", "maskable_ppo")
 AGENTS = CUSTOM_AGENTS + SB3_AGENTS
-REWARD_MODES = ("terminal", "dense")
 POLICIES = ("gru", "transformer")
 SB3_POLICIES = ("mlp", "token")
 SB3_POOLINGS = ("gru", "mean")
@@ -117,11 +117,13 @@ class TrainConfig:
         default=1.0, metadata=_doc("clip the gradient norm to this (None: no clipping)")
     )
     # --- REINFORCE
-    # broadcast: every token gets R; with the default dense reward it carries no -Phi(s_t) term.
+    # trajectory: every token gets G_0 = R; with the dense reward no -Phi(s_t) term is added.
     credit: str = field(
-        default="broadcast",
+        default="trajectory",
         metadata=_doc(
-            "env: reward-to-go; broadcast: episode total on every token", choices=CREDITS
+            "final: R on the last token; every_token: R on every token; trajectory: G_0 on "
+            "every token; env: the env's rewards (all reward-to-go but trajectory)",
+            choices=CREDITS,
         ),
     )
     baseline: str = field(default="mean", metadata=_doc("variance reduction", choices=BASELINES))

@@ -66,6 +66,7 @@ def reinforce_loss(
     d: Decisions,
     rewards: torch.Tensor,
     *,
+    sequence_reward: torch.Tensor | None = None,
     gamma: float = 1.0,
     credit: str = "env",
     baseline: str = "none",
@@ -82,9 +83,13 @@ def reinforce_loss(
         policy: the network being trained.
         d: the sampled decisions.
         rewards: (B, T) env per-step rewards, 0 past each episode's end.
+        sequence_reward: (B,) the episodes' sequence rewards R, read by ``credit="final"``
+            and ``"every_token"``.
         gamma: discount of the returns.
-        credit: ``"env"`` (G_t = discounted reward-to-go) or ``"broadcast"`` (every step gets
-            the episode total ``sum_k gamma^k r_k``).
+        credit: one of ``returns.CREDITS``: ``"final"`` (R on the last token, reward-to-go),
+            ``"every_token"`` (R on every token, reward-to-go), ``"trajectory"`` (every step
+            gets the episode's ``G_0`` of the env rewards) or ``"env"`` (the env rewards'
+            reward-to-go).
         baseline: ``"none"``, ``"mean"``, ``"rloo"`` or ``"value"`` (the policy's value head,
             trained by squared error to G_t with weight ``value_coef``).
         group_size: samples per prompt (consecutive rows) for ``"rloo"``.
@@ -102,7 +107,7 @@ def reinforce_loss(
     logp = logp_all.gather(-1, d.actions[..., None])[..., 0]  # (B, T)
     valid = d.valid.to(logp.dtype)
     n = d.tokens.shape[0]
-    g = returns(rewards.to(logp.dtype), gamma, credit)  # (B, T)
+    g = returns(rewards.to(logp.dtype), gamma, credit, sequence_reward, d.valid)  # (B, T)
 
     stats: dict[str, torch.Tensor] = {}
     value_loss = torch.zeros((), dtype=logp.dtype, device=logp.device)

@@ -96,6 +96,7 @@ class ReinforceAgent:
             self.policy,
             d,
             batch.rewards[:, : d.actions.shape[1]],
+            sequence_reward=batch.sequence_reward,
             gamma=c.gamma,
             credit=c.credit,
             baseline=c.baseline,

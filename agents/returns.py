@@ -1,16 +1,29 @@
 """Returns, baselines and advantages for REINFORCE, on padded (B, T) episode batches.
 
 Conventions: row b is one episode; ``valid[b, t]`` is True for its real steps; rewards past the
-end are 0. Returns are defined on every column (not only valid ones) so that baselines can compare
-episodes of different lengths: past its end an episode's ``env`` return is 0 (no reward is left)
-and its ``broadcast`` return stays its total.
+end are 0. R is the episode's sequence reward (the env's ``info["sequence_reward"]``) and T_b
+its last step. The credit modes (``CREDITS``) decide the return G_t that weights
+``grad log pi(a_t|s_t)``:
+
+| credit | per-step rewards r_k | G_t |
+|---|---|---|
+| ``"final"`` | R at k = T_b, else 0 | ``gamma^(T_b - t) R`` (reward-to-go) |
+| ``"every_token"`` | R at every k <= T_b | ``sum_{k=t..T_b} gamma^(k - t) R`` |
+| ``"trajectory"`` | the env's rewards | ``G_0 = sum_k gamma^k r_k`` on every step |
+| ``"env"`` | the env's rewards | ``sum_{k>=t} gamma^(k - t) r_k`` (reward-to-go) |
+
+``"final"`` and ``"every_token"`` read R, never the env's per-step rewards, so they are the same
+under every ``reward_mode``; under ``reward_mode="terminal"`` ``"final"`` equals ``"env"``.
+Returns are defined on every column (not only valid ones) so that baselines can compare
+episodes of different lengths: past its end a reward-to-go return is 0 (no reward is left) and
+a ``"trajectory"`` return stays its total.
 """
 
 from __future__ import annotations
 
 import torch
 
-CREDITS = ("env", "broadcast")
+CREDITS = ("final", "every_token", "trajectory", "env")
 BASELINES = ("none", "mean", "rloo", "value")
 
 
@@ -36,8 +49,8 @@ def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     return out
 
 
-def broadcast_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Every step gets the episode's (discounted from t=0) total ``sum_k gamma^k r_k``.
+def trajectory_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Every step gets the episode's return from its start, ``G_0 = sum_k gamma^k r_k``.
 
     Args:
         rewards: (B, T) per-step rewards, 0 past each episode's end.
@@ -45,18 +58,74 @@ def broadcast_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
 
     Returns:
         (B, T) with each row constant.
+
+    Example:
+        >>> trajectory_returns(torch.tensor([[1.0, 0.0, 2.0]]), 0.5)
+        tensor([[1.5000, 1.5000, 1.5000]])
     """
     discount = gamma ** torch.arange(rewards.shape[1], device=rewards.device, dtype=rewards.dtype)
     total = (rewards * discount).sum(1, keepdim=True)  # (B, 1)
     return total.expand_as(rewards).clone()
 
 
-def returns(rewards: torch.Tensor, gamma: float, credit: str) -> torch.Tensor:
-    """Dispatch on ``credit``: ``"env"`` -> reward-to-go, ``"broadcast"`` -> episode total."""
+def sequence_rewards(
+    sequence_reward: torch.Tensor, valid: torch.Tensor, credit: str
+) -> torch.Tensor:
+    """The per-step rewards that R stands for under ``"final"`` or ``"every_token"``.
+
+    Args:
+        sequence_reward: (B,) R of each episode.
+        valid: (B, T) bool, True on each episode's real steps.
+        credit: ``"final"`` (R on the last valid step) or ``"every_token"`` (R on every one).
+
+    Returns:
+        (B, T) rewards, 0 past each episode's end.
+
+    Example:
+        >>> valid = torch.tensor([[True, True, False]])
+        >>> sequence_rewards(torch.tensor([2.0]), valid, "final")
+        tensor([[0., 2., 0.]])
+    """
+    steps = valid.to(sequence_reward.dtype)  # (B, T)
+    if credit == "final":
+        following = torch.cat([valid[:, 1:], torch.zeros_like(valid[:, :1])], 1)  # (B, T)
+        steps = (valid & ~following).to(sequence_reward.dtype)  # 1 on the last valid step
+    return sequence_reward[:, None] * steps
+
+
+def returns(
+    rewards: torch.Tensor,
+    gamma: float,
+    credit: str,
+    sequence_reward: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The returns G_t of a credit mode (see the module docstring's table).
+
+    Args:
+        rewards: (B, T) the env's per-step rewards, 0 past each episode's end.
+        gamma: discount in [0, 1].
+        credit: one of ``CREDITS``.
+        sequence_reward: (B,) R per episode; needed by ``"final"`` and ``"every_token"``.
+        valid: (B, T) bool real steps; needed by ``"final"`` and ``"every_token"``.
+
+    Returns:
+        (B, T) returns.
+
+    Example:
+        >>> valid = torch.tensor([[True, True, False]])
+        >>> returns(torch.zeros(1, 3), 0.5, "every_token", torch.tensor([2.0]), valid)
+        tensor([[3., 2., 0.]])
+    """
     if credit == "env":
         return discounted_returns(rewards, gamma)
-    if credit == "broadcast":
-        return broadcast_returns(rewards, gamma)
+    if credit == "trajectory":
+        return trajectory_returns(rewards, gamma)
+    if credit in ("final", "every_token"):
+        if sequence_reward is None or valid is None:
+            raise ValueError(f"credit={credit!r} needs the sequence rewards R and the valid mask")
+        r = sequence_rewards(sequence_reward.to(rewards.dtype), valid, credit)
+        return discounted_returns(r, gamma)
     raise ValueError(f"credit={credit!r} is invalid; expected one of {CREDITS}")
 
 

@@ -29,7 +29,7 @@ from ..agents.config import AGENTS, BASELINES, CREDITS, REWARD_MODES, SB3_AGENTS
 CREDIT_MODES: dict[str, tuple[str, str]] = {
     "terminal": ("terminal", "env"),
     "dense": ("dense", "env"),
-    "broadcast": ("terminal", "broadcast"),
+    "broadcast": ("terminal", "trajectory"),
 }
 THROUGHPUT = "throughput"  # the --only key of question 6
 

@@ -8,11 +8,11 @@ import numpy as np
 
 TASK_NAMES = ("copy", "reverse", "sort", "addition", "parity", "target")
 
-# Small configurations: every task in both reward modes, and the one-token edge case.
+# Small configurations: every task in every reward mode, and the one-token edge case.
 CONFIGS: list[dict[str, Any]] = [
     {"task": name, "reward_mode": mode, "gamma": 0.9, "train_size": 40, "test_size": 10}
     for name in TASK_NAMES
-    for mode in ("terminal", "dense")
+    for mode in ("terminal", "dense", "progress")
 ] + [
     {"task": "copy", "reward_mode": "dense", "max_new_tokens": 1, "train_size": 20, "test_size": 5},
     {"task": "parity", "max_new_tokens": 1, "train_size": 20, "test_size": 5},

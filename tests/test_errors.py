@@ -101,7 +101,7 @@ def test_prompt_longer_than_the_observation_budget() -> None:
         (
             {"reward_mode": "sparse"},
             ConfigError,
-            "reward_mode must be one of ('terminal', 'dense'), got 'sparse'",
+            "reward_mode must be one of ('terminal', 'dense', 'progress'), got 'sparse'",
         ),
         ({"split": "valid"}, ConfigError, "split must be one of ('train', 'test'), got 'valid'"),
         ({"gamma": 1.5}, ConfigError, "gamma must be a finite number in [0.0, 1.0], got 1.5"),

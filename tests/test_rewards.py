@@ -1,16 +1,17 @@
-"""Reward functions, hand-computed returns for both reward modes, and the shaping identity."""
+"""Reward functions, hand-computed returns for every reward mode, and what each mode preserves."""
 
 from __future__ import annotations
 
 import math
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokengym  # noqa: F401
-from tokengym import RewardError, edit_similarity, exact_match, prefix_match
+from tokengym import TASKS, RewardError, edit_similarity, exact_match, prefix_match
 
 REWARD_TABLE = [
     (exact_match, "abc", "abc", 1.0),
@@ -111,6 +112,119 @@ def test_dense_reward_per_step_before_the_end_is_potential_difference() -> None:
     env = copy_env(reward_mode="dense", gamma=1.0)
     rewards, _ = play(env, ids(env, "ab"))
     assert rewards == [0.25, 0.25]
+
+
+# Reference "abcd" (prompt 0): the target is a b c d EOS, 1/5 per token that extends the match.
+# Reference "ba" (prompt 1): the target is b a EOS, 1/3 per token.
+PROGRESS_TABLE = [
+    (0, "abcd$", [0.2, 0.2, 0.2, 0.2, 0.2 + 1.0]),
+    (0, "abd$", [0.2, 0.2, 0.0, 0.0]),
+    (0, "$", [0.0]),
+    (0, "bacd$", [0.0, 0.0, 0.0, 0.0, 0.0]),  # matching is of a prefix only
+    (0, "abcda$", [0.2, 0.2, 0.2, 0.2, 0.0, 0.0]),  # ran on: no share for the late EOS
+    (1, "ba$", [1 / 3, 1 / 3, 1 / 3 + 1.0]),
+    (1, "b$", [1 / 3, 0.0]),
+    (1, "bb$", [1 / 3, 0.0, 0.0]),
+]
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.5])
+@pytest.mark.parametrize(("prompt_index", "text", "expected"), PROGRESS_TABLE)
+def test_progress_rewards_by_hand(prompt_index: int, text: str, expected, gamma: float) -> None:
+    env = copy_env(reward_mode="progress", gamma=gamma, max_new_tokens=7)
+    eos = env.unwrapped.tokenizer.eos_id
+    tokens = [eos if c == "$" else ids(env, c)[0] for c in text]
+    rewards, info = play(env, tokens, prompt_index)
+    assert rewards == expected  # progress is paid undiscounted: the same for every gamma
+    assert info["sequence_reward"] == (1.0 if text == ("abcd$", "ba$")[prompt_index] else 0.0)
+
+
+def test_progress_at_max_length_and_on_an_invalid_token() -> None:
+    env = copy_env(reward_mode="progress", max_new_tokens=2)
+    rewards, info = play(env, ids(env, "ba"), prompt_index=1)  # no room left for EOS
+    assert rewards == [1 / 3, 1 / 3 + 1.0] and info["stop_reason"] == "max_length"
+    env = copy_env(reward_mode="progress", invalid_reward=-1.0)
+    rewards, info = play(env, [ids(env, "a")[0], env.unwrapped.tokenizer.pad_id])
+    assert rewards == [0.2, 0.0 - 1.0] and info["stop_reason"] == "invalid_token"
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tokens=st.lists(st.integers(3, 7), min_size=1, max_size=8),
+    prompt_index=st.integers(0, 1),
+    reward=st.sampled_from(["exact", "edit"]),
+)
+def test_progress_total_is_matched_share_plus_sequence_reward(tokens, prompt_index, reward) -> None:
+    """Undiscounted: sum_t r_t = k / (m + 1) + R, k = common prefix with reference + EOS."""
+    env = copy_env(reward_mode="progress", reward=reward, max_new_tokens=6)
+    tokens = [*tokens, env.unwrapped.tokenizer.eos_id]  # ends on EOS or at the budget
+    rewards, info = play(env, tokens, prompt_index)
+    played = tokens[: len(rewards)]
+    target = [*env.unwrapped.reference_ids[prompt_index], env.unwrapped.tokenizer.eos_id]
+    share = common_prefix(played, target) / len(target)
+    assert sum(rewards) == pytest.approx(share + info["sequence_reward"], abs=1e-12)
+
+
+def completions_around(reference: list[int], letters: list[int], eos: int, budget: int):
+    """The reference with EOS, and completions that share its prefix then stop, go wrong or run
+    on (to EOS or to the budget)."""
+    out = {(*reference, eos)}
+    for k in range(len(reference) + 1):
+        prefix = reference[:k]
+        out.add((*prefix, eos)[:budget])
+        for token in letters:
+            out.add((*prefix, token, eos)[:budget])
+            out.add((*prefix, token, *[token] * budget)[:budget])
+            out.add((*prefix, token, *reference[k:], eos)[:budget])
+    return out
+
+
+def episode_return(env: gym.Env, prompt_index: int, tokens, gamma: float) -> float:
+    rewards, _ = play(env, list(tokens), prompt_index)
+    assert len(rewards) == len(tokens)  # every completion above ends exactly on its last token
+    return sum(gamma**t * r for t, r in enumerate(rewards))
+
+
+@pytest.mark.parametrize(
+    ("task", "reward", "gamma"),
+    [(task, None, gamma) for task in TASKS for gamma in (1.0, 0.9)]
+    + [("copy", "edit", 1.0), ("reverse", "prefix", 1.0)],
+)
+def test_progress_optimum_is_the_exact_answer(task: str, reward, gamma: float) -> None:
+    env = gym.make(
+        "TokenGen-v0",
+        task=task,
+        reward=reward,
+        reward_mode="progress",
+        gamma=gamma,
+        train_size=8,
+        test_size=2,
+    )
+    base = env.unwrapped
+    tok = base.tokenizer
+    letters = [t for t in np.flatnonzero(base.action_masks()).tolist() if t != tok.eos_id]
+    rng = np.random.default_rng(0)
+    for i in range(base.num_prompts):
+        reference = base.reference_ids[i]
+        best = episode_return(env, i, [*reference, tok.eos_id], gamma)
+        others = completions_around(reference, letters, tok.eos_id, base.max_new_tokens)
+        for _ in range(100):  # and random completions, ended by EOS or by the budget
+            length = int(rng.integers(1, base.max_new_tokens + 1))
+            sample = rng.choice([*letters, tok.eos_id], size=length).tolist()
+            ends = [j for j, t in enumerate(sample) if t == tok.eos_id]
+            if ends:
+                sample = sample[: ends[0] + 1]
+            elif length < base.max_new_tokens:
+                sample.append(tok.eos_id)
+            others.add(tuple(sample))
+        others.discard((*reference, tok.eos_id))
+        assert len(others) >= 6  # parity has 6 other completions in all; the rest have more
+        worst_gap = min(best - episode_return(env, i, o, gamma) for o in others)
+        assert worst_gap > 1e-9, (task, base.prompts[i], worst_gap)
 
 
 def raising_reward(prompt: str, completion: str, reference: str | None) -> float:

@@ -39,6 +39,9 @@ VECTOR_CONFIGS = [
     {"task": "addition", "reward_mode": "terminal", "train_size": 30, "test_size": 5},
     {"task": "target", "reward_mode": "dense", "max_new_tokens": 4, "max_episode_steps": 3},
     {"task": "sort", "reward": first_char_reward, "train_size": 30, "test_size": 5},
+    {"task": "reverse", "reward_mode": "progress", "gamma": 0.9, "train_size": 30, "test_size": 5},
+    {"task": "copy", "reward": "edit", "reward_mode": "progress", "max_new_tokens": 4},
+    {"task": "target", "reward_mode": "progress", "max_new_tokens": 4, "max_episode_steps": 3},
     {
         "task": "parity",
         "reward": "prefix",

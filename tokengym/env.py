@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from .errors import ConfigError, InvalidActionError, ResetNeeded
 from .problem import ProblemAttributes, TokenizerArg, build_problem
-from .rewards import RewardFn, score
+from .rewards import STEP_RULES, RewardFn, score
 from .tasks import DatasetSource, Task
 from .tokenizer import TokenizerLike, character_table
 
@@ -94,7 +94,19 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
       Phi(final state) = 0, the last step also paying R. Phi is the share of the reference's
       tokens matched in order, over the longer of the reference and the prefix. The discounted
       sum of dense rewards equals the terminal one minus Phi(s_0) = 0, so the optimal policy is
-      that of the terminal reward for any gamma. Nothing is paid after EOS or for padding.
+      that of the terminal reward for any gamma. Under Monte-Carlo returns it changes nothing
+      else either: the reward-to-go from step t is the terminal one minus Phi(s_t), i.e. it
+      only adds the state-dependent baseline -Phi(s_t) (it helps agents that bootstrap).
+    - `reward_mode="progress"`: partial credit, not shaping. With m reference tokens, the
+      target is the reference followed by EOS (m + 1 tokens); a token that extends the
+      matched prefix of that target pays `1 / (m + 1)`, any other token 0, undiscounted, and
+      the last step also pays R. There is no closing term: the episode's undiscounted total
+      is `k / (m + 1) + R` for a matched prefix of k target tokens, `1 + R` for the exact
+      answer (EOS counts only right after the whole reference, so running on earns nothing).
+      The exact answer stays the optimum for an exact-match R (any gamma > 0) and for any R
+      that is largest on it (gamma = 1), as long as `max_new_tokens` leaves room for its EOS.
+    The per-step rule of each mode is `tokengym.rewards.STEP_RULES`. Nothing is paid after
+    EOS or for padding.
     R is the task's verifier (1.0 for the exact answer), a reward name ("exact", "prefix",
     "edit") or any callable `(prompt, completion, reference) -> float`; a NaN, an infinity or
     an exception from it is raised as `RewardError`, never passed on.
@@ -118,7 +130,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     - `task`: "copy" (default), "reverse", "sort", "addition", "parity", "target", or a Task.
     - `dataset`: a JSONL path, a list of {"prompt", "answer"} dicts, or {"train": .., "test": ..}.
     - `reward`: None (the task's verifier), "exact", "prefix", "edit", or a callable.
-    - `reward_mode`: "terminal" or "dense". `gamma`: discount in [0, 1] used by the shaping.
+    - `reward_mode`: "terminal", "dense" or "progress". `gamma`: discount in [0, 1] used by
+      the dense shaping.
     - `max_new_tokens`: generation budget (default: longest answer + 1 for EOS).
     - `max_prompt_tokens`: prompt budget of the observation (default: longest prompt).
     - `split`: "train" or "test", two disjoint fixed prompt sets.
@@ -178,7 +191,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         # Hot-path copies of the problem's constants, as plain Python objects.
         self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
         self._allowed = p.action_mask.astype(bool).tolist()
-        self._dense, self._gamma, self._max_new = reward_mode == "dense", p.gamma, p.max_new_tokens
+        self._gamma, self._max_new = p.gamma, p.max_new_tokens
+        # The reward mode's rule (rewards.STEP_RULES): shaping of a step, and of the last one.
+        self._shape, self._close = STEP_RULES[p.reward_mode] or (None, None)
         self._starts = p.generation_start.tolist()
         self._templates = list(p.templates)  # row views, so reset copies without indexing
         self._decode = _fast_decoder(p.tokenizer)
@@ -273,11 +288,10 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         if n == self._max_new:
             return self._finish("max_length")
         reward = 0.0
-        if self._dense:
-            longest = len(reference) if len(reference) > n else n
-            phi = self._matched / longest
-            reward = self._gamma * phi - self._phi
-            self._phi = phi
+        if self._shape is not None:
+            reward, self._phi = self._shape(
+                self._matched, n, len(reference), self._phi, self._gamma
+            )
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), reward, False, False, {"action_mask": self._mask.copy()}
@@ -295,8 +309,17 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             sequence_reward = 1.0 if exact else 0.0
         else:
             sequence_reward = score(p.reward_fn, prompt, completion, reference)
-        # Phi of the final state is 0, so shaping closes with -Phi(last state).
-        reward = sequence_reward - self._phi if self._dense else sequence_reward
+        reward = sequence_reward
+        if self._close is not None:
+            shaped = self._close(
+                self._matched,
+                self._generated,
+                len(self._reference),
+                self._phi,
+                self._gamma,
+                stop_reason == "eos",
+            )
+            reward = shaped + sequence_reward
         info = {
             "action_mask": self._mask.copy(),
             "completion": completion,

@@ -147,11 +147,13 @@ def build_problem(
     for name, split_examples in examples.items():
         if not split_examples:
             raise DatasetError(f"the {name} split of task {task_obj.name!r} is empty")
-        if needs_reference or reward_mode == "dense":
+        if needs_reference or reward_mode != "terminal":
             missing = [i for i, e in enumerate(split_examples) if e.answer is None]
             if missing:
                 need = (
-                    "reward_mode='dense'" if reward_mode == "dense" else f"reward {reward_name!r}"
+                    f"reward_mode={reward_mode!r}"
+                    if reward_mode != "terminal"
+                    else f"reward {reward_name!r}"
                 )
                 raise DatasetError(
                     f"{need} needs an answer for every prompt; {name} records {missing[:5]} "

@@ -1,9 +1,11 @@
-"""Sequence rewards R(prompt, completion, reference).
+"""Sequence rewards R(prompt, completion, reference) and the per-step reward rule of each mode.
 
 Reward modes (see `TokenGenEnv`): "terminal" pays R on the last step only; "dense" pays the
 potential-based shaping `gamma * Phi(s') - Phi(s)` on every step plus R on the last one, Phi
 being the share of the reference's tokens matched in order over the longer of the reference and
-the prefix (computed incrementally by the environments).
+the prefix; "progress" pays `1 / (len(reference) + 1)` for every token that extends the matched
+prefix of the reference followed by EOS, plus R on the last step. `STEP_RULES` holds the rule
+of each mode, shared by `TokenGenEnv` and `TokenGenVectorEnv`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,104 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .errors import ConfigError, RewardError, unknown_name
 
 RewardFn = Callable[[str, str, "str | None"], float]
-REWARD_MODES = ("terminal", "dense")
+REWARD_MODES = ("terminal", "dense", "progress")
+
+
+# The per-step reward rule of each shaped mode, written once for both environments: plain
+# arithmetic on the step's counts, so the same code runs on Python numbers (TokenGenEnv) and
+# elementwise on numpy arrays (TokenGenVectorEnv). Counts after the step's token: `matched`
+# leading generated tokens equal the reference, `generated` tokens were generated (EOS
+# included), the reference has `reference_length` tokens (EOS excluded). `state` is what the
+# rule returned on the previous step (0 after reset). The env adds R on the last step.
+
+
+def dense_step(
+    matched: Any, generated: Any, reference_length: Any, state: Any, gamma: float
+) -> tuple[Any, Any]:
+    """Mode "dense", a step that does not end the episode: ``gamma * Phi(s_t+1) - Phi(s_t)``.
+
+    ``Phi(s) = matched / max(reference_length, generated)``; the state is ``Phi(s_t)``.
+
+    Example:
+        >>> dense_step(1, 1, 4, 0.0, 0.5)  # "a" of reference "abcd"
+        (0.125, 0.25)
+    """
+    # max(reference_length, generated), in a form that also works on integer arrays.
+    longest = reference_length + (generated > reference_length) * (generated - reference_length)
+    phi = matched / longest
+    return gamma * phi - state, phi
+
+
+def dense_last(
+    matched: Any, generated: Any, reference_length: Any, state: Any, gamma: float, eos: Any
+) -> Any:
+    """Mode "dense", the last step, before R: Phi of the final state is 0, so ``-Phi(s_T)``.
+
+    Example:
+        >>> dense_last(2, 3, 4, 0.5, 0.5, True)  # "ab" then EOS, reference "abcd"
+        -0.5
+    """
+    return -state
+
+
+def progress_step(
+    matched: Any, generated: Any, reference_length: Any, state: Any, gamma: float
+) -> tuple[Any, Any]:
+    """Mode "progress", a step that does not end the episode: its share if it extends the match.
+
+    The target is the reference followed by EOS: ``reference_length + 1`` tokens, each worth
+    ``1 / (reference_length + 1)``, paid undiscounted to the token that extends the matched
+    prefix (no closing term). The state is the matched count before the step.
+
+    Example:
+        >>> progress_step(1, 1, 3, 0, 1.0)  # "a" of reference "abc"
+        (0.25, 1)
+    """
+    return (matched - state) / (reference_length + 1), matched
+
+
+def progress_last(
+    matched: Any, generated: Any, reference_length: Any, state: Any, gamma: float, eos: Any
+) -> Any:
+    """Mode "progress", the last step, before R: its share if it extends the match.
+
+    An EOS right after the whole reference completes the target and earns the last share, so
+    the undiscounted progress total is ``k / (reference_length + 1)`` for a matched prefix of
+    k target tokens: 1 for the exact answer only.
+
+    Example:
+        >>> progress_last(3, 4, 3, 3, 1.0, True)  # "abc" then EOS, reference "abc"
+        0.25
+    """
+    complete = eos & (matched == reference_length) & (generated == reference_length + 1)
+    return (matched + complete - state) / (reference_length + 1)
+
+
+class StepRule(NamedTuple):
+    """The per-step reward of a shaped mode, before R (see the functions above).
+
+    Attributes:
+        step: ``(matched, generated, reference_length, state, gamma) -> (reward, state)`` for a
+            step that does not end the episode.
+        last: ``(matched, generated, reference_length, state, gamma, eos) -> reward`` for the
+            step that ends it, EOS or not; the env adds R to it.
+    """
+
+    step: Callable[[Any, Any, Any, Any, float], tuple[Any, Any]]
+    last: Callable[[Any, Any, Any, Any, float, Any], Any]
+
+
+# The rule of each reward mode; "terminal" has none (0 on every step, R on the last).
+STEP_RULES: dict[str, StepRule | None] = {
+    "terminal": None,
+    "dense": StepRule(dense_step, dense_last),
+    "progress": StepRule(progress_step, progress_last),
+}
 
 
 def exact_match(prompt: str, completion: str, reference: str | None) -> float:

@@ -14,7 +14,7 @@ from gymnasium.vector.utils import batch_space
 from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_prompt_index, check_reset_options
 from .errors import ConfigError, InvalidActionError, ResetNeeded
 from .problem import ProblemAttributes, build_problem, check_positive_int
-from .rewards import score
+from .rewards import STEP_RULES, score
 from .tokenizer import character_table
 
 # Stop reasons by code, as the object array the infos hold.
@@ -192,13 +192,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         expected = table[self._index, np.minimum(n - 1, table.shape[1] - 1)]
         extends = (self._matched == n - 1) & (n <= self._reference_length) & (expected == tokens)
         self._matched = np.where(extends, n, self._matched)
-        if p.reward_mode == "dense":
-            going = active & ~ended
-            phi = self._matched / np.maximum(self._reference_length, n)
-            rewards = np.where(going, p.gamma * phi - self._phi, 0.0)
-            self._phi = np.where(going, phi, self._phi)
-        else:
+        rule = STEP_RULES[p.reward_mode]
+        if rule is None:
             rewards = np.zeros(self.num_envs, dtype=np.float64)
+        else:  # the ending rows get their reward in _finish, the resetting rows a fresh state
+            going = active & ~ended
+            shaped, state = rule.step(self._matched, n, self._reference_length, self._phi, p.gamma)
+            rewards = np.where(going, shaped, 0.0)
+            self._phi = np.where(going, state, self._phi)
         if ended.any():
             rows = np.flatnonzero(ended)
             stop = np.where(
@@ -251,7 +252,19 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
                 dtype=np.float64,
             )
         sequence[invalid] = p.invalid_reward
-        rewards[rows] = sequence - self._phi[rows] if p.reward_mode == "dense" else sequence
+        rule = STEP_RULES[p.reward_mode]
+        if rule is None:
+            rewards[rows] = sequence
+        else:
+            shaped = rule.last(
+                self._matched[rows],
+                self._generated[rows],
+                self._reference_length[rows],
+                self._phi[rows],
+                p.gamma,
+                stop == STOP_EOS,
+            )
+            rewards[rows] = shaped + sequence
         success = ~invalid & (sequence >= p.success_threshold)
         self._set_info(infos, "completion", rows, completions, object)
         self._set_info(infos, "reference", rows, references, object)

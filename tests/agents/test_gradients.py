@@ -2,12 +2,15 @@
 
 The objective each estimator is unbiased for (rho = uniform over the train prompts, p = pi):
 
-- credit="broadcast": J(theta) = E_{x~rho, y~pi}[sum_k gamma^k r_k], a true objective, so the
+- credit="trajectory": J(theta) = E_{x~rho, y~pi}[sum_k gamma^k r_k], a true objective, so the
   estimator's mean must equal grad J, obtained by autograd through the exact sum over y.
-- credit="env": the estimator sum_t grad log pi(a_t|s_t) G_t with reward-to-go G_t is, for
-  gamma < 1, not the gradient of any fixed objective (Nota & Thomas, 2020); its mean is the
-  gradient at theta0 of the surrogate S(theta) = E_{x, y~pi_theta0}[sum_t log pi_theta(a_t|s_t)
-  G_t(y)], which we compute exactly. For gamma = 1 it is also grad E[sum_t r_t] (checked).
+- credit="env", "final", "every_token": the estimator sum_t grad log pi(a_t|s_t) G_t(y) with
+  their returns G_t (reward-to-go of the env rewards, of R on the last token, of R on every
+  token) is in general not the gradient of any fixed objective (for gamma < 1, Nota & Thomas,
+  2020; "every_token" rewards depend on future tokens); its mean is the gradient at theta0 of
+  the surrogate S(theta) = E_{x, y~pi_theta0}[sum_t log pi_theta(a_t|s_t) G_t(y)], which we
+  compute exactly, with G_t written out per episode below. For gamma = 1, "env" and "final"
+  are also grad E[sum_t r_t] and grad E[R] (checked).
 - supervised: J(theta) = mean_i log p_theta(y_i + EOS | x_i), computed example by example
   without padding.
 """
@@ -27,8 +30,8 @@ from tokengym.agents.rollout import collect_rollout
 from tokengym.agents.supervised import reference_decisions
 
 
-def enumerate_episodes(env_kwargs: dict) -> list[tuple[int, list[int], list[float]]]:
-    """Every (prompt index, actions, per-step env rewards) of the tiny task."""
+def enumerate_episodes(env_kwargs: dict) -> list[tuple[int, list[int], list[float], float]]:
+    """Every (prompt index, actions, per-step env rewards, sequence reward R) of the tiny task."""
     env = gym.make("TokenGen-v0", **env_kwargs).unwrapped
     tok = env.tokenizer
     letters = [i for i in range(tok.vocab_size) if env.action_masks()[i] and i != tok.eos_id]
@@ -38,8 +41,10 @@ def enumerate_episodes(env_kwargs: dict) -> list[tuple[int, list[int], list[floa
     for i in range(env.num_prompts):
         for actions in completions:
             env.reset(options={"prompt_index": i})
-            rewards = [float(env.step(a)[1]) for a in actions]
-            out.append((i, actions, rewards))
+            steps = [env.step(a) for a in actions]
+            assert steps[-1][2] and not any(step[2] for step in steps[:-1])
+            rewards = [float(step[1]) for step in steps]
+            out.append((i, actions, rewards, float(steps[-1][4]["sequence_reward"])))
     return out
 
 
@@ -48,7 +53,7 @@ def sequence_logps(policy, env_kwargs: dict, episodes) -> torch.Tensor:
     env = gym.make("TokenGen-v0", **env_kwargs).unwrapped
     tok, mask = env.tokenizer, torch.as_tensor(env.action_masks())
     out = []
-    for i, actions, _ in episodes:
+    for i, actions, *_ in episodes:
         seq = [tok.bos_id, *env.prompt_ids[i], tok.sep_id, *actions]
         start = len(env.prompt_ids[i]) + 1
         logits = policy(torch.tensor([seq]))[0, start : start + len(actions)]  # (t, V)
@@ -57,19 +62,35 @@ def sequence_logps(policy, env_kwargs: dict, episodes) -> torch.Tensor:
     return out
 
 
+def hand_returns(credit: str, gamma: float, rewards: list[float], r: float) -> torch.Tensor:
+    """G_t of one episode, written from the definitions (T = its last step)."""
+    last = len(rewards) - 1
+    if credit == "env":
+        g = [
+            sum(gamma ** (k - t) * rewards[k] for k in range(t, last + 1)) for t in range(last + 1)
+        ]
+    elif credit == "final":
+        g = [gamma ** (last - t) * r for t in range(last + 1)]
+    else:
+        assert credit == "every_token"
+        g = [sum(gamma ** (k - t) * r for k in range(t, last + 1)) for t in range(last + 1)]
+    return torch.tensor(g, dtype=torch.float64)
+
+
 def exact_gradient(policy, env_kwargs: dict, credit: str, gamma: float) -> torch.Tensor:
     episodes = enumerate_episodes(env_kwargs)
-    n_prompts = len({i for i, _, _ in episodes})
+    n_prompts = len({i for i, *_ in episodes})
     logps = sequence_logps(policy, env_kwargs, episodes)
     total = torch.zeros((), dtype=torch.float64)
-    for (_, _, rewards), logp in zip(episodes, logps):
-        r = torch.tensor(rewards, dtype=torch.float64)
-        disc = gamma ** torch.arange(len(r), dtype=torch.float64)
+    for (_, _, rewards, r), logp in zip(episodes, logps):
         prob = logp.sum().exp()
-        if credit == "broadcast":
-            total = total + prob * (disc * r).sum() / n_prompts  # J itself
+        if credit == "trajectory":
+            disc = gamma ** torch.arange(len(rewards), dtype=torch.float64)
+            total = (
+                total + prob * (disc * torch.tensor(rewards, dtype=torch.float64)).sum() / n_prompts
+            )
         else:
-            g = torch.stack([(disc[: len(r) - t] * r[t:]).sum() for t in range(len(r))])
+            g = hand_returns(credit, gamma, rewards, r)
             total = total + prob.detach() * (logp * g).sum() / n_prompts  # surrogate S
     policy.zero_grad()
     total.backward()
@@ -91,6 +112,7 @@ def estimated_gradient(
             policy,
             d,
             batch.rewards[:, : d.actions.shape[1]],
+            sequence_reward=batch.sequence_reward,
             gamma=gamma,
             credit=credit,
             baseline=baseline,
@@ -108,8 +130,14 @@ def estimated_gradient(
     [
         ("env", 0.8, "dense", "rloo"),
         ("env", 1.0, "terminal", "none"),
-        ("broadcast", 0.8, "dense", "rloo"),
-        ("broadcast", 1.0, "terminal", "rloo"),
+        ("trajectory", 0.8, "dense", "rloo"),
+        ("trajectory", 1.0, "terminal", "rloo"),
+        ("final", 0.8, "dense", "rloo"),
+        ("final", 1.0, "terminal", "none"),
+        ("every_token", 0.8, "dense", "rloo"),
+        ("every_token", 1.0, "terminal", "rloo"),
+        ("env", 0.8, "progress", "rloo"),
+        ("trajectory", 1.0, "progress", "none"),
     ],
 )
 def test_reinforce_gradient_matches_enumeration(
@@ -133,8 +161,20 @@ def test_env_credit_with_gamma_one_is_the_gradient_of_expected_return(
     kwargs = tiny_kwargs("dense", 1.0)
     policy = make_policy("gru", vocab_size(**kwargs)).double()
     surrogate = exact_gradient(policy, kwargs, "env", 1.0)
-    objective = exact_gradient(policy, kwargs, "broadcast", 1.0)
+    objective = exact_gradient(policy, kwargs, "trajectory", 1.0)
     torch.testing.assert_close(surrogate, objective, rtol=1e-10, atol=1e-12)
+
+
+def test_final_credit_with_gamma_one_is_the_gradient_of_expected_sequence_reward(
+    tiny_kwargs, make_policy, vocab_size
+) -> None:
+    # "final" reads R, not the dense env rewards: its gradient is grad E[R], which is the
+    # trajectory objective of the terminal env.
+    policy = make_policy("gru", vocab_size(**tiny_kwargs("dense", 1.0))).double()
+    surrogate = exact_gradient(policy, tiny_kwargs("dense", 1.0), "final", 1.0)
+    objective = exact_gradient(policy, tiny_kwargs("terminal", 1.0), "trajectory", 1.0)
+    torch.testing.assert_close(surrogate, objective, rtol=1e-10, atol=1e-12)
+    assert surrogate.norm() > 1e-2
 
 
 def test_supervised_gradient_is_the_exact_log_likelihood_gradient(policy_kind, make_policy) -> None:

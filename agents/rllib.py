@@ -8,9 +8,10 @@ Needs the ``ray`` extra (``pip install -e ".[ray]"``). Two pieces adapt the env 
 - RLlib's ``ActionMaskingTorchRLModule`` (shipped with RLlib as an example class): a PPO module
   that adds ``log(mask)`` to the logits, so PAD, BOS and SEP are never sampled.
 
-An RLlib callback reports, per training iteration, the share of episodes that succeeded and the
-number that ended on a masked token (``env_runners/tokengym/success``,
-``env_runners/tokengym/invalid_token``).
+An RLlib callback adds, over the episodes of each training iteration, the share that succeeded
+(``env_runners/tokengym/success``) and the number that ended on a masked token
+(``env_runners/tokengym/invalid_token``, 0 while the mask holds). Tested with ray 2.49, 2.50,
+2.58 and 2.60 (gymnasium 1.1.1 / 1.2.2, torch 2.13).
 
 Example:
     >>> import ray

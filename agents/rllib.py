@@ -153,7 +153,8 @@ def train_ppo(
 ) -> list[dict[str, Any]]:
     """Train RLlib PPO on TokenGen-v0 for ``iterations`` training iterations.
 
-    Ray must be initialised, or RLlib starts it with its defaults (all cores, a dashboard).
+    Call ``ray.init`` first to choose its resources (as in the module example); otherwise Ray
+    starts itself on first use with its defaults (all cores).
 
     Args:
         env_kwargs: keyword arguments of ``gym.make("TokenGen-v0", ...)``.

@@ -1,4 +1,4 @@
-"""tokengym agents: torch policies, REINFORCE and supervised agents, evaluation, checkpoints.
+"""tokengym agents: torch policies, REINFORCE, supervised and DPO agents, evaluation, checkpoints.
 
 Installed as ``tokengym_agents``; inside the package every import is relative.
 """
@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from .checkpoint import Checkpoint, VocabularyMismatchError, load_checkpoint, save_checkpoint
 from .device import resolve_device
+from .dpo import DPOAgent, DPOConfig
 from .evaluate import EvalResult, evaluate, evaluate_policy, policy_act
-from .losses import Decisions, reinforce_loss, supervised_loss
+from .losses import Decisions, dpo_loss, reinforce_loss, sequence_logp, supervised_loss
 from .metrics import MetricsWriter, read_metrics
 from .policies import (
     GRUConfig,
@@ -24,6 +25,8 @@ from .supervised import SupervisedAgent, SupervisedConfig
 
 __all__ = [
     "Checkpoint",
+    "DPOAgent",
+    "DPOConfig",
     "Decisions",
     "EvalResult",
     "GRUConfig",
@@ -40,6 +43,7 @@ __all__ = [
     "VocabularyMismatchError",
     "build_policy",
     "collect_rollout",
+    "dpo_loss",
     "evaluate",
     "evaluate_policy",
     "load_checkpoint",
@@ -48,5 +52,6 @@ __all__ = [
     "reinforce_loss",
     "resolve_device",
     "save_checkpoint",
+    "sequence_logp",
     "supervised_loss",
 ]

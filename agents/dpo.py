@@ -69,8 +69,8 @@ class DPOConfig:
 
     batch_size: int = 64
     group_size: int = 4
-    lr: float = 1e-3
-    beta: float = 0.1
+    lr: float = 2e-3
+    beta: float = 0.2
     loss: str = "sigmoid"
     mode: str = "online"
     max_grad_norm: float | None = 1.0

@@ -128,11 +128,8 @@ def dpo_loss(
     chosen = policy_chosen - ref_chosen  # (P,) log-ratio h_c
     rejected = policy_rejected - ref_rejected  # (P,) log-ratio h_r
     h = chosen - rejected  # (P,)
-    if loss == "sigmoid":
-        losses = -F.logsigmoid(beta * h)  # (P,)
-    else:
-        losses = (h - 1.0 / (2.0 * beta)) ** 2  # (P,)
-    value = losses.mean()
+    ipo = (h - 1.0 / (2.0 * beta)) ** 2  # (P,)
+    value = (-F.logsigmoid(beta * h) if loss == "sigmoid" else ipo).mean()
     chosen_reward, rejected_reward = beta * chosen.detach(), beta * rejected.detach()  # (P,)
     stats = {
         "losses/dpo": value.detach(),

@@ -1,5 +1,5 @@
-"""tokengym.agents: torch policies, the REINFORCE and supervised agents, SB3 baselines, and the
-one training entry point ``train(TrainConfig(...))``.
+"""tokengym.agents: torch policies, the REINFORCE, supervised and DPO agents, SB3 baselines,
+and the one training entry point ``train(TrainConfig(...))``.
 
 Example:
     >>> from tokengym.agents import TrainConfig, train
@@ -28,8 +28,15 @@ from .checkpoint import (  # noqa: E402  (after the dependency check)
 )
 from .config import AGENT_DEFAULTS, AGENTS, CUSTOM_AGENTS, SB3_AGENTS, TrainConfig  # noqa: E402
 from .device import resolve_device  # noqa: E402
+from .dpo import DPOAgent  # noqa: E402
 from .evaluate import EvalResult, evaluate, evaluate_policy, policy_act  # noqa: E402
-from .losses import Decisions, reinforce_loss, supervised_loss  # noqa: E402
+from .losses import (  # noqa: E402
+    Decisions,
+    dpo_loss,
+    reinforce_loss,
+    sequence_logp,
+    supervised_loss,
+)
 from .metrics import MetricsWriter, RunLogger, read_metrics  # noqa: E402
 from .policies import (  # noqa: E402
     GRUConfig,
@@ -50,6 +57,7 @@ __all__ = [
     "CUSTOM_AGENTS",
     "SB3_AGENTS",
     "Checkpoint",
+    "DPOAgent",
     "Decisions",
     "EvalResult",
     "GRUConfig",
@@ -66,6 +74,7 @@ __all__ = [
     "VocabularyMismatchError",
     "build_policy",
     "collect_rollout",
+    "dpo_loss",
     "evaluate",
     "evaluate_policy",
     "load_checkpoint",
@@ -74,6 +83,7 @@ __all__ = [
     "reinforce_loss",
     "resolve_device",
     "save_checkpoint",
+    "sequence_logp",
     "supervised_loss",
     "train",
 ]

@@ -28,9 +28,10 @@ from tokengym.errors import ConfigError
 from tokengym.rewards import REWARD_MODES
 from tokengym.validation import check_choice, check_int, check_number
 
+from .losses import DPO_LOSSES
 from .returns import BASELINES, CREDITS
 
-CUSTOM_AGENTS = ("reinforce", "supervised")
+CUSTOM_AGENTS = ("reinforce", "supervised", "dpo")
 SB3_AGENTS = ("ppo", "a2c", "dqn", "maskable_ppo")
 AGENTS = CUSTOM_AGENTS + SB3_AGENTS
 POLICIES = ("gru", "transformer")
@@ -39,6 +40,7 @@ SB3_POOLINGS = ("gru", "mean")
 VEC_ENVS = ("dummy", "subproc")
 START_METHODS = (None, "spawn", "fork", "forkserver")
 TRACKERS = (None, "wandb")
+DPO_MODES = ("online", "offline")
 SPLITS = ("test", "train")
 
 # What None means in the "per agent" fields. Custom agents count their budget in updates
@@ -46,20 +48,22 @@ SPLITS = ("test", "train")
 _CUSTOM = {"iterations": 2000, "eval_every": 50, "threads": None}
 _SB3 = {"lr": 1e-3, "total_timesteps": 20_000, "eval_every": 2_000, "threads": 1}
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reinforce": {**_CUSTOM, "lr": 1e-3, "batch_size": 512},
+    "reinforce": {**_CUSTOM, "lr": 1e-3, "batch_size": 512, "group_size": 1},
     "supervised": {**_CUSTOM, "lr": 3e-3, "batch_size": 128},
+    "dpo": {**_CUSTOM, "lr": 2e-3, "batch_size": 64, "group_size": 4},
     **{agent: dict(_SB3) for agent in SB3_AGENTS},
 }
 
 # Fields read by some agents only; every other agent must leave them at their default.
 _POLICY = ("policy", "width", "layers", "heads", "init", "max_grad_norm")
-_REINFORCE = ("credit", "baseline", "group_size", "normalize_advantages", "entropy_coef")
+_REINFORCE = ("credit", "baseline", "normalize_advantages", "entropy_coef")
 _REINFORCE += ("value_coef", "kl_coef")
 _SB3_ONLY = ("sb3_policy", "sb3_pooling", "sb3_embed_dim", "sb3_hidden_dim", "sb3_net_arch")
 _SB3_ONLY += ("num_envs", "vec_env", "start_method", "sb3_kwargs", "log_every")
 READ_BY: dict[str, tuple[str, ...]] = {
-    "reinforce": (*_POLICY, *_REINFORCE, "iterations", "batch_size"),
+    "reinforce": (*_POLICY, *_REINFORCE, "iterations", "batch_size", "group_size"),
     "supervised": (*_POLICY, "iterations", "batch_size"),
+    "dpo": (*_POLICY, "iterations", "batch_size", "group_size", "beta", "dpo_loss", "dpo_mode"),
     **{agent: (*_SB3_ONLY, "total_timesteps") for agent in SB3_AGENTS},
 }
 AGENT_FIELDS = frozenset(f for names in READ_BY.values() for f in names)
@@ -127,13 +131,25 @@ class TrainConfig:
         ),
     )
     baseline: str = field(default="mean", metadata=_doc("variance reduction", choices=BASELINES))
-    group_size: int = field(
-        default=1, metadata=_doc("samples per prompt in a batch (rloo needs >= 2)")
+    group_size: int | None = field(
+        default=None,
+        metadata=_doc("completions per prompt in a batch (per agent; rloo and dpo need >= 2)"),
     )
     normalize_advantages: bool = field(default=False, metadata=_doc("standardise advantages"))
     entropy_coef: float = field(default=0.0, metadata=_doc("entropy bonus weight"))
     value_coef: float = field(default=0.5, metadata=_doc("value loss weight (baseline=value)"))
     kl_coef: float = field(default=0.0, metadata=_doc("KL penalty to the initial policy"))
+    # --- DPO
+    beta: float = field(default=0.2, metadata=_doc("DPO: inverse temperature of log(pi/pi_ref)"))
+    dpo_loss: str = field(default="sigmoid", metadata=_doc("DPO loss", choices=DPO_LOSSES))
+    dpo_mode: str = field(
+        default="online",
+        metadata=_doc(
+            "online: best vs worst of each group, scored by the env; offline: reference answer "
+            "vs one completion of the initial policy",
+            choices=DPO_MODES,
+        ),
+    )
     # --- Stable-Baselines3 baselines
     sb3_policy: str = field(
         default="token",
@@ -207,7 +223,8 @@ class TrainConfig:
         ]
         if unread:
             readers = sorted(a for a in AGENTS if set(unread) <= set(READ_BY[a]))
-            hint = f"; it is read by {', '.join(readers)}" if readers else ""
+            pronoun = "it is" if len(unread) == 1 else "they are"
+            hint = f"; {pronoun} read by {', '.join(readers)}" if readers else ""
             raise ConfigError(
                 f"{', '.join(f'{f}={getattr(self, f)!r}' for f in unread)} "
                 f"{'does' if len(unread) == 1 else 'do'} not apply to agent "
@@ -218,11 +235,14 @@ class TrainConfig:
         check_choice("reward_mode", self.reward_mode, REWARD_MODES)
         check_number("gamma", self.gamma, low=0.0, high=1.0)
         check_choice("policy", self.policy, POLICIES)
-        for name in ("width", "layers", "heads", "group_size", "sb3_embed_dim", "sb3_hidden_dim"):
+        for name in ("width", "layers", "heads", "sb3_embed_dim", "sb3_hidden_dim"):
             check_int(name, getattr(self, name), 1)
         for name in ("num_envs", "log_every", "eval_every"):
             check_int(name, getattr(self, name), 1)
-        for name in ("iterations", "total_timesteps", "batch_size", "eval_prompts", "threads"):
+        for name in ("iterations", "total_timesteps", "batch_size", "group_size"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        for name in ("eval_prompts", "threads"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
         check_int("seed", self.seed, 0)
@@ -235,6 +255,11 @@ class TrainConfig:
             check_number(name, getattr(self, name), low=0.0)
         if self.agent == "reinforce":
             self._check_groups()
+        if self.agent == "dpo":
+            check_int("group_size", self.group_size, 2)
+        check_number("beta", self.beta, low=0.0, low_open=True)
+        check_choice("dpo_loss", self.dpo_loss, DPO_LOSSES)
+        check_choice("dpo_mode", self.dpo_mode, DPO_MODES)
         check_choice("sb3_policy", self.sb3_policy, SB3_POLICIES)
         check_choice("sb3_pooling", self.sb3_pooling, SB3_POOLINGS)
         check_choice("vec_env", self.vec_env, VEC_ENVS)

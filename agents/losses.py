@@ -1,9 +1,11 @@
-"""Loss functions of the two agents, on padded batches (pure functions of policy and tensors).
+"""Loss functions of the agents, on padded batches (pure functions of policy and tensors).
 
-Both estimate a gradient of the form E[sum_t grad log pi(a_t | s_t) * weight_t]:
+REINFORCE and supervised estimate a gradient of the form E[sum_t grad log pi(a_t | s_t) w_t]:
 - REINFORCE: weight_t = G_t - b_t, with a_t sampled from the policy;
 - supervised: weight_t = 1, with a_t the reference token (teacher forcing), EOS included.
 Both sum over the steps of a sequence and average over sequences, as the formulas do.
+DPO compares two completions of one prompt through their sequence log-probabilities
+``log pi(y | x) = sum_t log pi(a_t | s_t)``, the same sum the supervised loss maximises.
 """
 
 from __future__ import annotations
@@ -50,15 +52,95 @@ def decision_logits(policy: Policy, d: Decisions) -> tuple[torch.Tensor, torch.T
     return masked_logits(policy.logits(feats), d.masks), feats
 
 
+def sequence_logp(policy: Policy, d: Decisions) -> torch.Tensor:
+    """Log-probability ``log p(y | x) = sum_t log pi(a_t | s_t)`` of each row's completion.
+
+    The sum runs over the valid decisions only: EOS, when the completion has one, is counted,
+    and padded decisions (``valid`` False) contribute nothing, so changing padded tokens
+    changes neither the result nor its gradient.
+
+    Args:
+        policy: the network.
+        d: the decisions; ``actions`` are the completion's tokens.
+
+    Returns:
+        (B,) summed log-probabilities.
+
+    Example:
+        >>> logp = sequence_logp(policy, reference_decisions(env))  # doctest: +SKIP
+    """
+    logits, _ = decision_logits(policy, d)  # (B, T, V)
+    logp = logits.log_softmax(-1).gather(-1, d.actions[..., None])[..., 0]  # (B, T)
+    return (logp * d.valid).sum(1)  # (B,)
+
+
 def supervised_loss(policy: Policy, d: Decisions) -> torch.Tensor:
     """Mean over sequences of the negative sequence log-likelihood ``-log p(y | x)``.
 
     ``y`` is the reference followed by EOS; padded decisions (``valid`` False) contribute
     nothing, so changing padded tokens changes neither the loss nor its gradient.
     """
-    logits, _ = decision_logits(policy, d)
-    logp = logits.log_softmax(-1).gather(-1, d.actions[..., None])[..., 0]  # (B, T)
-    return -(logp * d.valid).sum() / d.tokens.shape[0]
+    return -sequence_logp(policy, d).sum() / d.tokens.shape[0]
+
+
+DPO_LOSSES = ("sigmoid", "ipo")
+
+
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    *,
+    beta: float = 0.1,
+    loss: str = "sigmoid",
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """DPO (or IPO) loss on P preference pairs, from sequence log-probabilities.
+
+    With the log-ratios ``h_c = logp_c - ref_c`` and ``h_r = logp_r - ref_r`` and
+    ``h = h_c - h_r``, the per-pair loss is ``-log sigmoid(beta * h)`` (``"sigmoid"``, Rafailov
+    et al. 2023) or ``(h - 1 / (2 beta))^2`` (``"ipo"``, Azar et al. 2023), averaged over pairs.
+    Both use the summed sequence log-probabilities of :func:`sequence_logp` (TRL divides them by
+    the length for IPO; here both losses read the same sums).
+
+    Args:
+        policy_chosen: (P,) ``log pi(y_c | x)`` under the trained policy.
+        policy_rejected: (P,) ``log pi(y_r | x)`` under the trained policy.
+        ref_chosen: (P,) ``log pi_ref(y_c | x)`` under the frozen reference.
+        ref_rejected: (P,) ``log pi_ref(y_r | x)`` under the frozen reference.
+        beta: inverse temperature of the implicit reward ``beta * h``.
+        loss: ``"sigmoid"`` or ``"ipo"``.
+
+    Returns:
+        The scalar loss and detached statistics with TRL's names: ``rewards/chosen`` (mean of
+        ``beta * h_c``), ``rewards/rejected``, ``rewards/accuracies`` (share of pairs with
+        ``h_c > h_r``), ``rewards/margins`` (mean of ``beta * h``), plus ``logps/chosen``,
+        ``logps/rejected`` and ``losses/dpo``.
+
+    Example:
+        >>> t = torch.tensor
+        >>> loss, _ = dpo_loss(t([-1.0]), t([-2.0]), t([-1.5]), t([-1.5]), beta=1.0)
+        >>> round(loss.item(), 6)  # -log sigmoid(1.0 * ((-1 + 1.5) - (-2 + 1.5)))
+        0.313262
+    """
+    if loss not in DPO_LOSSES:
+        raise ValueError(f"loss={loss!r} is invalid; expected one of {DPO_LOSSES}")
+    chosen = policy_chosen - ref_chosen  # (P,) log-ratio h_c
+    rejected = policy_rejected - ref_rejected  # (P,) log-ratio h_r
+    h = chosen - rejected  # (P,)
+    ipo = (h - 1.0 / (2.0 * beta)) ** 2  # (P,)
+    value = (-F.logsigmoid(beta * h) if loss == "sigmoid" else ipo).mean()
+    chosen_reward, rejected_reward = beta * chosen.detach(), beta * rejected.detach()  # (P,)
+    stats = {
+        "losses/dpo": value.detach(),
+        "rewards/chosen": chosen_reward.mean(),
+        "rewards/rejected": rejected_reward.mean(),
+        "rewards/accuracies": (chosen_reward > rejected_reward).to(h.dtype).mean(),
+        "rewards/margins": (chosen_reward - rejected_reward).mean(),
+        "logps/chosen": policy_chosen.detach().mean(),
+        "logps/rejected": policy_rejected.detach().mean(),
+    }
+    return value, stats
 
 
 def reinforce_loss(

@@ -67,14 +67,18 @@ def reference_decisions(env: gym.Env, device: torch.device | str = "cpu") -> Dec
 
 
 def minibatch(d: Decisions, index: torch.Tensor) -> Decisions:
-    """Rows ``index`` of a padded decision batch, trimmed to their longest target."""
+    """Rows ``index`` of a padded decision batch, trimmed to their longest target.
+
+    Masks shared by every decision ((V,)) are kept; per-decision masks ((B, T, V)) are indexed.
+    """
     valid = d.valid[index]
     horizon = int(valid.any(0).sum())
+    masks = d.masks if d.masks.dim() == 1 else d.masks[index, :horizon]
     return Decisions(
         tokens=d.tokens[index],
         start=d.start[index],
         actions=d.actions[index, :horizon],
-        masks=d.masks,
+        masks=masks,
         valid=valid[:, :horizon],
     )
 

@@ -23,6 +23,7 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .cli import build_parser, parse_config
 from .config import TrainConfig
+from .dpo import DPOAgent
 from .evaluate import evaluate_policy, reached
 from .metrics import RunLogger
 from .policies import GRUConfig, Policy, TransformerConfig, build_policy
@@ -30,7 +31,7 @@ from .reinforce import ReinforceAgent
 from .run import INTERRUPTED_EXIT, final_line, new_run_folder, run_folder
 from .supervised import SupervisedAgent
 
-Agent = ReinforceAgent | SupervisedAgent
+Agent = ReinforceAgent | SupervisedAgent | DPOAgent
 
 
 def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
@@ -63,6 +64,8 @@ def make_agent(config: TrainConfig) -> Agent:
         load_checkpoint(config.init, probe)  # raises on a different vocabulary
     if config.agent == "supervised":
         return SupervisedAgent(policy, config)
+    if config.agent == "dpo":
+        return DPOAgent(policy, config)  # reference: the initial (or --init) policy
     return ReinforceAgent(policy, config)
 
 

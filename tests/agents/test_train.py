@@ -32,17 +32,17 @@ SMALL_ARGV += ["--env-kwargs", "test_size=10", "--device", "cpu", "--no-progress
         ({"iterations": -5}, "iterations=-5 is invalid; expected an int >= 1"),
         (
             {"agent": "supervised", "group_size": 4},
-            "group_size=4 does not apply to agent 'supervised'; it is read by reinforce. "
+            "group_size=4 does not apply to agent 'supervised'; it is read by dpo, reinforce. "
             "Leave it unset.",
         ),
         (
             {"agent": "ppo", "iterations": 5},
-            "iterations=5 does not apply to agent 'ppo'; it is read by reinforce, supervised. "
+            "iterations=5 does not apply to agent 'ppo'; it is read by dpo, reinforce, supervised. "
             "Leave it unset.",
         ),
         (
             {"agent": "supervised", "credit": "env", "baseline": "none"},
-            "baseline='none', credit='env' do not apply to agent 'supervised'; it is read by "
+            "baseline='none', credit='env' do not apply to agent 'supervised'; they are read by "
             "reinforce. Leave them unset.",
         ),
         (

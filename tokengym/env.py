@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .errors import ConfigError, InvalidActionError, ResetNeeded
-from .problem import ProblemAttributes, TokenizerArg, build_problem
+from .errors import ConfigError, InvalidActionError, RenderModeError, ResetNeeded
+from .problem import ProblemAttributes, TokenizerArg, build_problem, check_keywords
 from .rewards import RewardFn, score
 from .tasks import DatasetSource, Task
 from .tokenizer import TokenizerLike, character_table
@@ -20,6 +20,26 @@ from .tokenizer import TokenizerLike, character_table
 # prompts for the same seeds.
 PROMPT_DRAW_BLOCK = 256
 STOP_REASONS = ("eos", "max_length", "invalid_token")
+# Keys whose value exists only once an episode ended: before that they hold these defaults, so
+# every info has the same keys with the same types (clients that batch infos need that).
+END_INFO_DEFAULTS: dict[str, Any] = {
+    "completion": "",
+    "sequence_reward": 0.0,
+    "success": False,
+    "stop_reason": "",
+}
+
+
+def check_render_mode(render_mode: object, allowed: list[str]) -> None:
+    """Rejects a render mode outside `allowed` with a `RenderModeError` (also a TypeError)."""
+    if render_mode is not None and render_mode not in allowed:
+        raise RenderModeError(f"render_mode must be None or one of {allowed}, got {render_mode!r}")
+
+
+def render_tokens(tokenizer: TokenizerLike, ids: list[int]) -> str:
+    """Text of `ids` with the special tokens shown by name ("ab<eos>"), others as `<id>`."""
+    names = {getattr(tokenizer, f"{r}_id"): f"<{r}>" for r in ("pad", "bos", "sep", "eos")}
+    return "".join(names.get(t) or tokenizer.decode([t]) or f"<{t}>" for t in ids)
 
 
 def check_reset_options(options: dict[str, Any] | None) -> Any:
@@ -152,11 +172,10 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         invalid_reward: float = 0.0,
         **task_knobs: Any,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
+        check_keywords(
+            "TokenGenEnv", ("render_mode",), {"task": task, "dataset": dataset, **task_knobs}
+        )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
         self.problem = p = build_problem(
             task,
@@ -188,6 +207,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._index = self._start = self._generated = self._matched = 0
         self._phi = 0.0
         self._reference: list[int] = []
+        self._info: dict[str, Any] = {}
         self._draws: list[int] = []
         self._draw_pos, self._draw_rng = 0, None
 
@@ -219,12 +239,16 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._phi = 0.0
         self._reference = p.reference_ids[index] or []
         self._ended, self._started = False, True
-        info = {
+        # The info of every step of this episode but the last; steps copy it.
+        self._info = {
             "prompt": p.prompts[index],
-            "reference": p.references[index],
+            "reference": p.references[index] or "",
             "prompt_index": index,
-            "action_mask": self._mask.copy(),
+            **END_INFO_DEFAULTS,
+            "gamma": p.gamma,
         }
+        info = self._info.copy()
+        info["action_mask"] = self._mask.copy()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
@@ -280,7 +304,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             self._phi = phi
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), reward, False, False, {"action_mask": self._mask.copy()}
+        info = self._info.copy()
+        info["action_mask"] = self._mask.copy()
+        return self._obs.copy(), reward, False, False, info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.problem
@@ -297,15 +323,11 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             sequence_reward = score(p.reward_fn, prompt, completion, reference)
         # Phi of the final state is 0, so shaping closes with -Phi(last state).
         reward = sequence_reward - self._phi if self._dense else sequence_reward
-        info = {
-            "action_mask": self._mask.copy(),
-            "completion": completion,
-            "reference": reference,
-            "sequence_reward": sequence_reward,
-            "success": stop_reason != "invalid_token" and sequence_reward >= p.success_threshold,
-            "stop_reason": stop_reason,
-            "gamma": p.gamma,
-        }
+        info = self._info.copy()
+        info["action_mask"] = self._mask.copy()
+        info["completion"], info["sequence_reward"] = completion, sequence_reward
+        info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
+        info["stop_reason"] = stop_reason
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), reward, True, False, info
@@ -317,7 +339,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             return None
         p = self.problem
         generated = self._obs[self._start : self._start + self._generated].tolist()
-        text = "".join(p.tokenizer.decode([t]) or f"<{t}>" for t in generated)
+        text = render_tokens(p.tokenizer, generated)
         line = f"{p.prompts[self._index]} => {text}"
         if self._ended and self._started:
             line += "  [end]"

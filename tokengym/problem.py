@@ -14,12 +14,26 @@ from typing import Any
 import numpy as np
 import tokenizers
 
-from .errors import ConfigError, DatasetError, TokenizerError
+from .errors import ConfigError, DatasetError, TokenizerError, unexpected_argument
 from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
-from .tasks import DatasetSource, Example, Task, make_task
+from .tasks import DatasetSource, Example, Task, make_task, task_knobs
 from .tokenizer import TokenizerLike, resolve_tokenizer
 
 SPLITS = ("train", "test")
+# The arguments of `build_problem`, which both environments take.
+PROBLEM_ARGUMENTS = (
+    "task",
+    "dataset",
+    "reward",
+    "reward_mode",
+    "gamma",
+    "max_new_tokens",
+    "max_prompt_tokens",
+    "split",
+    "tokenizer",
+    "success_threshold",
+    "invalid_reward",
+)
 TokenizerArg = TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None
 
 
@@ -112,6 +126,18 @@ def _check_tokenizer(tokenizer: TokenizerLike) -> None:
     ids = {tokenizer.pad_id, tokenizer.bos_id, tokenizer.sep_id, tokenizer.eos_id}
     if len(ids) != 4:
         raise TokenizerError("PAD, BOS, SEP and EOS must be four distinct token ids")
+
+
+def check_keywords(owner: str, own_arguments: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+    """Rejects a keyword that is neither an environment argument nor a knob of the task, with
+    Python's `TypeError` wording and the closest name among both."""
+    knobs = task_knobs(kwargs.get("task"), kwargs.get("dataset"))
+    if knobs is None:
+        return  # an unknown task name: make_task says so
+    arguments = own_arguments + PROBLEM_ARGUMENTS
+    for name in kwargs:
+        if name not in arguments and name not in knobs[1]:
+            raise unexpected_argument(owner, name, arguments, knobs[1], knobs[0])
 
 
 def build_problem(

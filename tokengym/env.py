@@ -196,7 +196,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self.observation_space = spaces.Box(0, vocab - 1, (p.observation_length,), np.int64)
         # Hot-path copies of the problem's constants, as plain Python objects.
         self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
-        self._allowed = p.action_mask.astype(bool).tolist()
+        self._mask_bool = p.action_mask.astype(bool)
+        self._allowed = self._mask_bool.tolist()
         self._dense, self._gamma, self._max_new = reward_mode == "dense", p.gamma, p.max_new_tokens
         self._starts = p.generation_start.tolist()
         self._templates = list(p.templates)  # row views, so reset copies without indexing
@@ -248,7 +249,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             "gamma": p.gamma,
         }
         info = self._info.copy()
-        info["action_mask"] = self._mask.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
@@ -305,7 +306,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         if self.render_mode == "human":
             self.render()
         info = self._info.copy()
-        info["action_mask"] = self._mask.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
         return self._obs.copy(), reward, False, False, info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -324,7 +325,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         # Phi of the final state is 0, so shaping closes with -Phi(last state).
         reward = sequence_reward - self._phi if self._dense else sequence_reward
         info = self._info.copy()
-        info["action_mask"] = self._mask.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
         info["completion"], info["sequence_reward"] = completion, sequence_reward
         info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
         info["stop_reason"] = stop_reason

@@ -58,7 +58,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         **env_kwargs: Any,
     ) -> None:
-        check_keywords("TokenGenVectorEnv", VECTOR_ARGUMENTS, env_kwargs)
+        check_keywords("TokenGenVectorEnv.__init__", VECTOR_ARGUMENTS, env_kwargs)
         check_positive_int("num_envs", num_envs)
         if not isinstance(autoreset_mode, AutoresetMode) and autoreset_mode not in AUTORESET_MODES:
             raise ConfigError(
@@ -89,6 +89,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._rows = np.arange(num_envs)
         self._offsets = np.arange(p.max_new_tokens)
         self._masks = np.repeat(p.action_mask[None], num_envs, axis=0)
+        self._masks_bool = self._masks.astype(bool)
         self._prompt_texts = np.array(p.prompts, dtype=object)
         self._reference_texts = np.array([r or "" for r in p.references], dtype=object)
         self._no_strings = np.full(num_envs, "", dtype=object)
@@ -351,6 +352,8 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             "_gamma": all_.copy(),
             "action_mask": self._masks.copy(),
             "_action_mask": all_.copy(),
+            "action_mask_bool": self._masks_bool.copy(),
+            "_action_mask_bool": all_.copy(),
         }
 
     @staticmethod
@@ -372,7 +375,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, V) bool: tokens each sub-env may generate."""
-        return self._masks.astype(bool)
+        return self._masks_bool.copy()
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:

@@ -173,7 +173,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         **task_knobs: Any,
     ) -> None:
         check_keywords(
-            "TokenGenEnv", ("render_mode",), {"task": task, "dataset": dataset, **task_knobs}
+            "TokenGenEnv.__init__",
+            ("render_mode",),
+            {"task": task, "dataset": dataset, **task_knobs},
         )
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode

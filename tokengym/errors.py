@@ -57,8 +57,8 @@ class RewardError(TokenGymError, RuntimeError):
     """A reward function that raised or returned a value that is not a finite number."""
 
 
-def _suggest(name: object, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), sorted(known), n=3, cutoff=0.5)
+def _suggest(name: object, known: Iterable[str], n: int = 3) -> str:
+    close = difflib.get_close_matches(str(name), sorted(known), n=n, cutoff=0.5)
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
@@ -85,6 +85,6 @@ def unexpected_argument(
     arguments, knobs = sorted(arguments), sorted(knobs)
     return UnknownArgumentError(
         f"{owner}() got an unexpected keyword argument {name!r}."
-        f"{_suggest(name, arguments + knobs)} Arguments: {', '.join(arguments)}; knobs of "
+        f"{_suggest(name, arguments + knobs, n=2)} Arguments: {', '.join(arguments)}; knobs of "
         f"{knob_owner}: {', '.join(knobs)}."
     )

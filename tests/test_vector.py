@@ -7,7 +7,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from gymnasium.vector import AutoresetMode
 
 import tokengym
@@ -172,7 +171,7 @@ def test_disabled_autoreset_needs_a_reset_of_the_ended_sub_envs() -> None:
     )
     with pytest.raises(tokengym.ConfigError, match=r"must be a bool array of shape \(2,\)"):
         env.reset(options={"reset_mask": np.array([1, 0])})
-    obs, infos = env.reset(options={"reset_mask": np.array([True, False])})
+    _, infos = env.reset(options={"reset_mask": np.array([True, False])})
     assert infos["_prompt"].tolist() == [True, False]
     assert env.step(np.array([4, 4]))[2].tolist() == [False, False]
 

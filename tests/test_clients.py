@@ -137,6 +137,11 @@ def test_tianshou_procedural_dqn() -> None:
         algorithm, train_envs, ts.data.VectorReplayBuffer(1000, 2), exploration_noise=True
     )
     test_collector = ts.data.Collector[CollectStats](algorithm, test_envs, exploration_noise=True)
+
+    def stop_fn(mean_rewards: float) -> bool:  # as in Tianshou's examples
+        threshold = env.spec.reward_threshold if env.spec else None
+        return threshold is not None and mean_rewards >= threshold
+
     result = algorithm.run_training(
         OffPolicyTrainerParams(
             training_collector=train_collector,
@@ -147,7 +152,7 @@ def test_tianshou_procedural_dqn() -> None:
             test_step_num_episodes=4,
             batch_size=32,
             update_step_num_gradient_steps_per_sample=0.1,
-            stop_fn=lambda mean_rewards: mean_rewards >= env.spec.reward_threshold,
+            stop_fn=stop_fn,
             show_progress=False,
         )
     )

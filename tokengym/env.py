@@ -126,10 +126,13 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     the environment: it is left to an outer time limit, `gym.make(..., max_episode_steps=k)`.
 
     ## Information
-    After `reset`: `prompt`, `reference` (None where the data has none), `prompt_index`,
-    `action_mask`. After every step: `action_mask`. At the end of an episode also:
-    `completion` (text, EOS excluded), `sequence_reward` (R), `success`
-    (R >= `success_threshold` and a valid stop), `stop_reason`, `gamma`.
+    Every info, after `reset` and after each step, has the same keys with the same types (clients
+    that batch infos, such as Tianshou, need that): `prompt`, `reference` ("" where the data has
+    none), `prompt_index`, `action_mask` (int8), `action_mask_bool` (the same mask as bool, for
+    torchrl's `ActionMask` with a `Binary` spec), `gamma`, and the keys that get a value when
+    the episode ends: `completion` (text, EOS excluded), `sequence_reward` (R), `success`
+    (R >= `success_threshold` and a valid stop) and `stop_reason`; before the end they hold "",
+    0.0, False and "".
 
     ## Arguments
     ```python
@@ -143,11 +146,17 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     - `max_prompt_tokens`: prompt budget of the observation (default: longest prompt).
     - `split`: "train" or "test", two disjoint fixed prompt sets.
     - `tokenizer`: None (characters of the task), a tokenizer.json path, a
-      `tokenizers.Tokenizer` or a `tokengym.Tokenizer`.
-    - `render_mode`: None, "ansi" or "human". `success_threshold`: R needed for success.
+      `tokenizers.Tokenizer` or a `tokengym.Tokenizer`; `pad_token`, `bos_token`, `sep_token`,
+      `eos_token` name the special tokens of the first two.
+    - `render_mode`: None, "ansi" or "human" (another raises `RenderModeError`, a TypeError).
+      `success_threshold`: R needed for success.
     - `invalid_reward`: R of an episode ended by a masked token.
     - any other keyword is a task knob: `data_seed`, `train_size`, `test_size`, `min_length`,
-      `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets).
+      `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets). A keyword
+      that is neither raises `UnknownArgumentError`, a TypeError worded as Python words it.
+    `max_new_tokens` and `max_prompt_tokens` are at most 4096; a `max_new_tokens` shorter than
+    some answers warns. The registered `reward_threshold` is 0.9: a mean return of 0.9 is 90%
+    exact answers under a built-in verifier, in either reward mode.
 
     ## Version History
     - v0: initial version.

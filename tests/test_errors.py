@@ -228,6 +228,8 @@ def test_unknown_keyword_through_make_and_make_vec() -> None:
         "you mean 'max_new_tokens' or 'max_prompt_tokens'? Arguments: autoreset_mode, "
         "bos_token, copy, dataset,"
     )
+    with pytest.raises(TypeError, match=r"; task object CopyTask: no knobs\.$"):
+        TokenGenEnv(task=tokengym.tasks.CopyTask(), min_length=2)
     with pytest.raises(TypeError, match=r"knobs of dataset: data_seed, test_fraction\.$"):
         TokenGenEnv(dataset=[{"prompt": "a", "answer": "a"}] * 2, test_fraction=0.5, seed=3)
 

@@ -83,8 +83,9 @@ def unexpected_argument(
         "f() got an unexpected keyword argument 'bx'. Did you m"
     """
     arguments, knobs = sorted(arguments), sorted(knobs)
+    knob_text = f"knobs of {knob_owner}: {', '.join(knobs)}" if knobs else f"{knob_owner}: no knobs"
     return UnknownArgumentError(
         f"{owner}() got an unexpected keyword argument {name!r}."
-        f"{_suggest(name, arguments + knobs, n=2)} Arguments: {', '.join(arguments)}; knobs of "
-        f"{knob_owner}: {', '.join(knobs)}."
+        f"{_suggest(name, arguments + knobs, n=2)} Arguments: {', '.join(arguments)}; "
+        f"{knob_text}."
     )

@@ -14,7 +14,14 @@ CONFIGS: list[dict[str, Any]] = [
     for name in TASK_NAMES
     for mode in ("terminal", "dense", "progress")
 ] + [
-    {"task": "copy", "reward_mode": "dense", "max_new_tokens": 1, "train_size": 20, "test_size": 5},
+    {
+        "task": "target",
+        "target": "a",
+        "reward_mode": "dense",
+        "max_new_tokens": 1,
+        "train_size": 20,
+        "test_size": 5,
+    },
     {"task": "parity", "max_new_tokens": 1, "train_size": 20, "test_size": 5},
     {
         "dataset": [{"prompt": p, "answer": p[::-1]} for p in ("hi", "ab", "cab", "ho", "abc")],

@@ -85,3 +85,41 @@ def test_clone_mid_episode_continues_identically(config: dict, clone) -> None:
         assert a[0].tolist() == b[0].tolist() and a[1:4] == b[1:4] and repr(a[4]) == repr(b[4])
         if a[2]:
             assert env.reset()[0].tolist() == twin.reset()[0].tolist()
+
+
+INFO_TYPES = {
+    "prompt": str,
+    "reference": str,
+    "prompt_index": int,
+    "completion": str,
+    "sequence_reward": float,
+    "success": bool,
+    "stop_reason": str,
+    "gamma": float,
+    "action_mask": np.ndarray,
+    "action_mask_bool": np.ndarray,
+}
+
+
+def test_every_info_has_the_same_keys_and_types(config: dict) -> None:
+    """Clients that batch infos (Tianshou) need the same keys and types on every step."""
+    env = gym.make("TokenGen-v0", **config)
+    v = env.unwrapped.tokenizer
+    _, info = env.reset(seed=0)
+    infos, ends = [info], []
+    for action in policy_actions(3, v.vocab_size, v.eos_id, 40):
+        _, _, terminated, truncated, info = env.step(action)
+        infos.append(info)
+        if terminated or truncated:
+            ends.append(info)
+            infos.append(env.reset()[1])
+    assert ends and len(ends) < len(infos)
+    for info in infos:
+        assert {k: type(v) for k, v in info.items()} == INFO_TYPES
+        assert info["action_mask"].dtype == np.int8
+        assert info["action_mask_bool"].tolist() == info["action_mask"].astype(bool).tolist()
+    before_end = [i for i in infos if i["stop_reason"] == ""]
+    assert len(before_end) == len(infos) - len(ends)
+    assert {(i["completion"], i["sequence_reward"], i["success"]) for i in before_end} == {
+        ("", 0.0, False)
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -105,7 +107,17 @@ def test_prompt_longer_than_the_observation_budget() -> None:
         ),
         ({"split": "valid"}, ConfigError, "split must be one of ('train', 'test'), got 'valid'"),
         ({"gamma": 1.5}, ConfigError, "gamma must be a finite number in [0.0, 1.0], got 1.5"),
-        ({"max_new_tokens": 0}, ConfigError, "max_new_tokens must be an int >= 1, got 0"),
+        ({"max_new_tokens": 0}, ConfigError, "max_new_tokens must be an int in [1, 4096], got 0"),
+        (
+            {"max_new_tokens": 10**9},
+            ConfigError,
+            "max_new_tokens must be an int in [1, 4096], got 1000000000",
+        ),
+        (
+            {"max_prompt_tokens": 5000},
+            ConfigError,
+            "max_prompt_tokens must be an int in [1, 4096], got 5000",
+        ),
         (
             {"render_mode": "rgb_array"},
             ConfigError,
@@ -119,7 +131,7 @@ def test_prompt_longer_than_the_observation_budget() -> None:
         (
             {"dataset": [{"prompt": "a"}, {"prompt": "b"}]},
             DatasetError,
-            "reward 'exact' needs an answer for every prompt; train records [0] have none "
+            "reward 'exact' needs an answer for every prompt; train records dataset[1] have none "
             "(use a reward callable and reward_mode='terminal')",
         ),
         (
@@ -157,3 +169,102 @@ def test_errors_are_tokengym_errors() -> None:
             and obj.__module__ == "tokengym.errors"
         ):
             assert issubclass(obj, tokengym.TokenGymError)
+
+
+ENV_ARGUMENTS = (
+    "bos_token, dataset, eos_token, gamma, invalid_reward, max_new_tokens, max_prompt_tokens, "
+    "pad_token, render_mode, reward, reward_mode, sep_token, split, success_threshold, task, "
+    "tokenizer"
+)
+COPY_KNOBS = "alphabet_size, data_seed, max_length, min_length, test_size, train_size"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"max_new_token": 5},
+            "TokenGenEnv.__init__() got an unexpected keyword argument 'max_new_token'. Did you "
+            f"mean 'max_new_tokens' or 'max_prompt_tokens'? Arguments: {ENV_ARGUMENTS}; knobs of "
+            f"task 'copy': {COPY_KNOBS}.",
+        ),
+        (
+            {"reward_mod": "dense"},
+            "TokenGenEnv.__init__() got an unexpected keyword argument 'reward_mod'. Did you "
+            f"mean 'reward_mode' or 'reward'? Arguments: {ENV_ARGUMENTS}; knobs of task 'copy': "
+            f"{COPY_KNOBS}.",
+        ),
+        (
+            {"task": "addition", "digit": 3},
+            "TokenGenEnv.__init__() got an unexpected keyword argument 'digit'. Did you mean "
+            f"'digits'? Arguments: {ENV_ARGUMENTS}; knobs of task 'addition': data_seed, "
+            "digits, test_size, train_size.",
+        ),
+        (
+            {"frameskip": 1},
+            "TokenGenEnv.__init__() got an unexpected keyword argument 'frameskip'. Arguments: "
+            f"{ENV_ARGUMENTS}; knobs of task 'copy': {COPY_KNOBS}.",
+        ),
+    ],
+)
+def test_unknown_keywords_are_type_errors_with_pythons_wording(kwargs: dict, message: str) -> None:
+    with pytest.raises(TypeError) as err:
+        TokenGenEnv(**kwargs)
+    assert isinstance(err.value, tokengym.UnknownArgumentError)
+    assert isinstance(err.value, tokengym.TokenGymError)
+    assert str(err.value) == message
+
+
+def test_unknown_keyword_through_make_and_make_vec() -> None:
+    # gym.make re-raises the TypeError with the kwargs appended: the wording that torchrl's
+    # GymEnv looks for ("unexpected keyword argument 'frameskip'") must survive.
+    with pytest.raises(tokengym.UnknownArgumentError) as err:
+        gym.make("TokenGen-v0", frameskip=1)
+    assert "got an unexpected keyword argument 'frameskip'" in str(err.value)
+    with pytest.raises(TypeError) as err:
+        gym.make_vec("TokenGen-v0", num_envs=2, max_new_token=5)
+    assert str(err.value).startswith(
+        "TokenGenVectorEnv.__init__() got an unexpected keyword argument 'max_new_token'. Did "
+        "you mean 'max_new_tokens' or 'max_prompt_tokens'? Arguments: autoreset_mode, "
+        "bos_token, copy, dataset,"
+    )
+    with pytest.raises(TypeError, match=r"; task object CopyTask: no knobs\.$"):
+        TokenGenEnv(task=tokengym.tasks.CopyTask(), min_length=2)
+    with pytest.raises(TypeError, match=r"knobs of dataset: data_seed, test_fraction\.$"):
+        TokenGenEnv(dataset=[{"prompt": "a", "answer": "a"}] * 2, test_fraction=0.5, seed=3)
+
+
+@pytest.mark.parametrize("make", [TokenGenEnv, tokengym.TokenGenVectorEnv])
+def test_unsupported_render_mode_is_a_type_error(make: type) -> None:
+    with pytest.raises(TypeError) as err:
+        make(render_mode="rgb_array")
+    assert isinstance(err.value, tokengym.RenderModeError)
+    assert isinstance(err.value, ConfigError)
+    assert str(err.value).startswith("render_mode must be None or one of ['ansi'")
+
+
+def test_a_budget_shorter_than_some_answers_warns() -> None:
+    with pytest.warns(UserWarning) as record:
+        TokenGenEnv(task="copy", max_new_tokens=2)
+    assert len(record) == 1
+    assert str(record[0].message) == (
+        "max_new_tokens=2 is shorter than 1200 answers, e.g. train answer 0 ('dcbba', 5 tokens): "
+        "those prompts cannot be answered; the longest answer needs max_new_tokens=5 (6 with "
+        "its EOS)"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TokenGenEnv(task="copy", max_new_tokens=5)  # answers fit; EOS may be cut off
+
+
+def test_train_prompts_in_the_test_split_warn() -> None:
+    data = {
+        "train": [{"prompt": "ab", "answer": "b"}, {"prompt": "cd", "answer": "d"}],
+        "test": [{"prompt": "ef", "answer": "f"}, {"prompt": "cd", "answer": "d"}],
+    }
+    with pytest.warns(UserWarning) as record:
+        TokenGenEnv(dataset=data)
+    assert [str(r.message) for r in record] == [
+        "1 of 2 test prompts are also train prompts, e.g. 'cd' (train[1] and test[1]): the test "
+        "split does not measure generalisation; remove the duplicates"
+    ]

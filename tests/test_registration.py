@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import tokengym
@@ -35,6 +36,8 @@ def test_spec_and_vector_entry_point() -> None:
     vec = gym.make_vec("TokenGen-v0", num_envs=8, task="copy")
     assert isinstance(vec, tokengym.TokenGenVectorEnv) and vec.num_envs == 8
     assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    assert vec.autoreset_mode == gym.vector.AutoresetMode.NEXT_STEP
+    assert spec.reward_threshold == 0.9
 
 
 def test_time_limit_truncates_through_make() -> None:
@@ -54,3 +57,16 @@ def test_render_ansi_and_human(capsys: pytest.CaptureFixture[str]) -> None:
     _, info = human.reset(seed=0)
     human.step(5)
     assert capsys.readouterr().out == f"{info['prompt']} => \n{info['prompt']} => b\n"
+
+
+def test_render_names_special_tokens() -> None:
+    env = gym.make("TokenGen-v0", task="copy", render_mode="ansi")
+    _, info = env.reset(seed=0)
+    env.step(4)
+    env.step(0)  # PAD: masked, ends the episode
+    assert env.render() == f"{info['prompt']} => a<pad>  [end]"
+    vec = gym.make_vec("TokenGen-v0", num_envs=1, task="copy", render_mode="ansi")
+    _, infos = vec.reset(seed=0)
+    vec.step(np.array([5]))
+    vec.step(np.array([3]))
+    assert vec.render() == (f"{infos['prompt'][0]} => b<eos>",)

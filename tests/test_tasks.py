@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokengym import TASKS, DatasetError, exact_match, make_task
+from tokengym import TASKS, DatasetError, TokenGenEnv, exact_match, make_task
 from tokengym.errors import ConfigError
 
 VERIFIER_TABLE = [
@@ -163,3 +163,35 @@ def test_unknown_task_and_knob_names_suggest_the_closest() -> None:
         make_task("copy", alphabet_size=27)
     with pytest.raises(ConfigError, match=r"copy: max_length must be >= 3, got 2"):
         make_task("copy", max_length=2)
+
+
+def test_missing_answers_are_named_by_file_line(tmp_path: Path) -> None:
+    path = tmp_path / "qa.jsonl"
+    lines = [f'{{"prompt": "p{i}", "answer": "a{i}"}}' for i in range(9)]
+    lines[5] = '{"prompt": "p5"}'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError) as err:
+        TokenGenEnv(dataset={"train": str(path), "test": [{"prompt": "q", "answer": "a"}]})
+    assert str(err.value) == (
+        f"reward 'exact' needs an answer for every prompt; train records {path}:6 have none "
+        f"(use a reward callable and reward_mode='terminal')"
+    )
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"prompt": "a", "answer": "b"}\n{"prompt": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DatasetError) as err:
+        make_task(None, dataset=str(path))
+    assert str(err.value) == (
+        f"{path}:2: the file is not UTF-8 (byte 0xe9 at offset 46); save it as UTF-8"
+    )
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(
+        '{"prompt": "a", "answer": "b"}\n{"prompt": "c", "answer": "d"}\n'.encode("utf-8-sig")
+    )
+    task = make_task(None, dataset=str(path), test_fraction=0.5)
+    assert sorted(tuple(e) for e in task.train + task.test) == [("a", "b"), ("c", "d")]

@@ -121,3 +121,35 @@ def test_tokenizer_size_disagreeing_with_its_ids_is_an_error() -> None:
     assert "outside the action space Discrete(6): the tokenizer's vocab_size disagrees" in str(
         err.value
     )
+
+
+def test_special_tokens_of_a_tokenizer_json_through_make(tmp_path: Path) -> None:
+    path = train_bpe(tmp_path, ["[PAD]", "[BOS]", "[SEP]", "</s>"])
+    names = {"pad_token": "[PAD]", "bos_token": "[BOS]", "sep_token": "[SEP]", "eos_token": "</s>"}
+    env = gym.make("TokenGen-v0", task="copy", tokenizer=str(path), **names)
+    tok = env.unwrapped.tokenizer
+    assert [tok.pad_id, tok.bos_id, tok.sep_id, tok.eos_id] == [0, 1, 2, 3]
+    vec = gym.make_vec("TokenGen-v0", num_envs=2, task="copy", tokenizer=str(path), **names)
+    assert vec.tokenizer.eos_id == 3
+    with pytest.raises(TokenizerError) as err:
+        TokenGenEnv(task="copy", eos_token="</s>")
+    assert str(err.value) == (
+        "eos_token='</s>': special token names apply to a tokenizer.json path or a "
+        "tokenizers.Tokenizer, got tokenizer=None"
+    )
+
+
+def test_text_the_tokenizer_maps_to_unknown_is_an_error() -> None:
+    vocab = {"<pad>": 0, "<bos>": 1, "<sep>": 2, "<eos>": 3, "[UNK]": 4, "a": 5, "b": 6}
+    hf = HFTokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    hf.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    data = {
+        "train": [{"prompt": "ab", "answer": "ba"}, {"prompt": "ad", "answer": "da"}],
+        "test": [{"prompt": "ba", "answer": "ab"}],
+    }
+    with pytest.raises(TokenizerError) as err:
+        TokenGenEnv(dataset=data, tokenizer=hf)
+    assert str(err.value) == (
+        "the tokenizer maps train prompt train[1] ('ad') to its unknown token (id 4, at token "
+        "1): that text cannot be represented; use a tokenizer whose vocabulary covers the data"
+    )

@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .errors import ConfigError, InvalidActionError, ResetNeeded
-from .problem import ProblemAttributes, TokenizerArg, build_problem
+from .errors import ConfigError, InvalidActionError, RenderModeError, ResetNeeded
+from .problem import ProblemAttributes, TokenizerArg, build_problem, check_keywords
 from .rewards import STEP_RULES, RewardFn, score
 from .tasks import DatasetSource, Task
 from .tokenizer import TokenizerLike, character_table
@@ -20,6 +20,26 @@ from .tokenizer import TokenizerLike, character_table
 # prompts for the same seeds.
 PROMPT_DRAW_BLOCK = 256
 STOP_REASONS = ("eos", "max_length", "invalid_token")
+# Keys whose value exists only once an episode ended: before that they hold these defaults, so
+# every info has the same keys with the same types (clients that batch infos need that).
+END_INFO_DEFAULTS: dict[str, Any] = {
+    "completion": "",
+    "sequence_reward": 0.0,
+    "success": False,
+    "stop_reason": "",
+}
+
+
+def check_render_mode(render_mode: object, allowed: list[str]) -> None:
+    """Rejects a render mode outside `allowed` with a `RenderModeError` (also a TypeError)."""
+    if render_mode is not None and render_mode not in allowed:
+        raise RenderModeError(f"render_mode must be None or one of {allowed}, got {render_mode!r}")
+
+
+def render_tokens(tokenizer: TokenizerLike, ids: list[int]) -> str:
+    """Text of `ids` with the special tokens shown by name ("ab<eos>"), others as `<id>`."""
+    names = {getattr(tokenizer, f"{r}_id"): f"<{r}>" for r in ("pad", "bos", "sep", "eos")}
+    return "".join(names.get(t) or tokenizer.decode([t]) or f"<{t}>" for t in ids)
 
 
 def check_reset_options(options: dict[str, Any] | None) -> Any:
@@ -118,10 +138,13 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     the environment: it is left to an outer time limit, `gym.make(..., max_episode_steps=k)`.
 
     ## Information
-    After `reset`: `prompt`, `reference` (None where the data has none), `prompt_index`,
-    `action_mask`. After every step: `action_mask`. At the end of an episode also:
-    `completion` (text, EOS excluded), `sequence_reward` (R), `success`
-    (R >= `success_threshold` and a valid stop), `stop_reason`, `gamma`.
+    Every info, after `reset` and after each step, has the same keys with the same types (clients
+    that batch infos, such as Tianshou, need that): `prompt`, `reference` ("" where the data has
+    none), `prompt_index`, `action_mask` (int8), `action_mask_bool` (the same mask as bool, for
+    torchrl's `ActionMask` with a `Binary` spec), `gamma`, and the keys that get a value when
+    the episode ends: `completion` (text, EOS excluded), `sequence_reward` (R), `success`
+    (R >= `success_threshold` and a valid stop) and `stop_reason`; before the end they hold "",
+    0.0, False and "".
 
     ## Arguments
     ```python
@@ -136,11 +159,17 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     - `max_prompt_tokens`: prompt budget of the observation (default: longest prompt).
     - `split`: "train" or "test", two disjoint fixed prompt sets.
     - `tokenizer`: None (characters of the task), a tokenizer.json path, a
-      `tokenizers.Tokenizer` or a `tokengym.Tokenizer`.
-    - `render_mode`: None, "ansi" or "human". `success_threshold`: R needed for success.
+      `tokenizers.Tokenizer` or a `tokengym.Tokenizer`; `pad_token`, `bos_token`, `sep_token`,
+      `eos_token` name the special tokens of the first two.
+    - `render_mode`: None, "ansi" or "human" (another raises `RenderModeError`, a TypeError).
+      `success_threshold`: R needed for success.
     - `invalid_reward`: R of an episode ended by a masked token.
     - any other keyword is a task knob: `data_seed`, `train_size`, `test_size`, `min_length`,
-      `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets).
+      `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets). A keyword
+      that is neither raises `UnknownArgumentError`, a TypeError worded as Python words it.
+    `max_new_tokens` and `max_prompt_tokens` are at most 4096; a `max_new_tokens` shorter than
+    some answers warns. The registered `reward_threshold` is 0.9: a mean return of 0.9 is 90%
+    exact answers under a built-in verifier, in either reward mode.
 
     ## Version History
     - v0: initial version.
@@ -165,11 +194,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         invalid_reward: float = 0.0,
         **task_knobs: Any,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
+        check_keywords(
+            "TokenGenEnv.__init__",
+            ("render_mode",),
+            {"task": task, "dataset": dataset, **task_knobs},
+        )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
         self.problem = p = build_problem(
             task,
@@ -190,7 +220,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self.observation_space = spaces.Box(0, vocab - 1, (p.observation_length,), np.int64)
         # Hot-path copies of the problem's constants, as plain Python objects.
         self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
-        self._allowed = p.action_mask.astype(bool).tolist()
+        self._mask_bool = p.action_mask.astype(bool)
+        self._allowed = self._mask_bool.tolist()
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
         # The reward mode's rule (rewards.STEP_RULES): shaping of a step, and of the last one.
         self._shape, self._close = STEP_RULES[p.reward_mode] or (None, None)
@@ -203,6 +234,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._index = self._start = self._generated = self._matched = 0
         self._phi = 0.0
         self._reference: list[int] = []
+        self._info: dict[str, Any] = {}
         self._draws: list[int] = []
         self._draw_pos, self._draw_rng = 0, None
 
@@ -234,12 +266,16 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._phi = 0.0
         self._reference = p.reference_ids[index] or []
         self._ended, self._started = False, True
-        info = {
+        # The info of every step of this episode but the last; steps copy it.
+        self._info = {
             "prompt": p.prompts[index],
-            "reference": p.references[index],
+            "reference": p.references[index] or "",
             "prompt_index": index,
-            "action_mask": self._mask.copy(),
+            **END_INFO_DEFAULTS,
+            "gamma": p.gamma,
         }
+        info = self._info.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
@@ -294,7 +330,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             )
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), reward, False, False, {"action_mask": self._mask.copy()}
+        info = self._info.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
+        return self._obs.copy(), reward, False, False, info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.problem
@@ -320,15 +358,11 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
                 stop_reason == "eos",
             )
             reward = shaped + sequence_reward
-        info = {
-            "action_mask": self._mask.copy(),
-            "completion": completion,
-            "reference": reference,
-            "sequence_reward": sequence_reward,
-            "success": stop_reason != "invalid_token" and sequence_reward >= p.success_threshold,
-            "stop_reason": stop_reason,
-            "gamma": p.gamma,
-        }
+        info = self._info.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
+        info["completion"], info["sequence_reward"] = completion, sequence_reward
+        info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
+        info["stop_reason"] = stop_reason
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), reward, True, False, info
@@ -340,7 +374,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             return None
         p = self.problem
         generated = self._obs[self._start : self._start + self._generated].tolist()
-        text = "".join(p.tokenizer.decode([t]) or f"<{t}>" for t in generated)
+        text = render_tokens(p.tokenizer, generated)
         line = f"{p.prompts[self._index]} => {text}"
         if self._ended and self._started:
             line += "  [end]"

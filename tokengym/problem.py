@@ -8,18 +8,40 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tokenizers
 
-from .errors import ConfigError, DatasetError, TokenizerError
+from .errors import ConfigError, DatasetError, TokenizerError, unexpected_argument
 from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
-from .tasks import DatasetSource, Example, Task, make_task
+from .tasks import DatasetSource, Example, Task, make_task, task_knobs
 from .tokenizer import TokenizerLike, resolve_tokenizer
 
 SPLITS = ("train", "test")
+# The arguments of `build_problem`, which both environments take.
+PROBLEM_ARGUMENTS = (
+    "task",
+    "dataset",
+    "reward",
+    "reward_mode",
+    "gamma",
+    "max_new_tokens",
+    "max_prompt_tokens",
+    "split",
+    "tokenizer",
+    "success_threshold",
+    "invalid_reward",
+    "pad_token",
+    "bos_token",
+    "sep_token",
+    "eos_token",
+)
+# Largest generation and prompt budgets: the prompt tables hold (prompts, 2 + both budgets)
+# int64 ids, 33 MB for 1000 prompts at this bound.
+MAX_TOKENS = 4096
 TokenizerArg = TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None
 
 
@@ -77,26 +99,44 @@ def _check_number(name: str, value: object, low: float, high: float) -> float:
     return float(value)
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """Returns `value` if it is an int >= 1 (not a bool); otherwise a `ConfigError`."""
+def check_positive_int(name: str, value: object, high: int | None = None) -> int:
+    """Returns `value` if it is an int in [1, high] (not a bool); otherwise a `ConfigError`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+        allowed = ">= 1" if high is None else f"in [1, {high}]"
+        raise ConfigError(f"{name} must be an int {allowed}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be an int in [1, {high}], got {value}")
     return value
 
 
-def _encode_all(tokenizer: TokenizerLike, texts: list[str], what: str) -> list[list[int]]:
-    encoded = []
+def _encode_all(
+    tokenizer: TokenizerLike, texts: list[str], what: str, where: list[str]
+) -> list[list[int]]:
+    """Token ids of every text; `where[i]` says where text i comes from, for the errors."""
+    encoded, unk = [], getattr(tokenizer, "unk_id", None)
     for i, text in enumerate(texts):
         ids = tokenizer.encode(text)
         bad = [t for t in ids if not 0 <= t < tokenizer.vocab_size]
         if bad:
             raise TokenizerError(
-                f"encoding {what} {i} ({text!r}) gave ids {bad} outside the action space "
+                f"encoding {what} {where[i]} ({text!r}) gave ids {bad} outside the action space "
                 f"Discrete({tokenizer.vocab_size}): the tokenizer's vocab_size disagrees with "
                 f"its ids"
             )
+        if unk is not None and unk in ids:
+            raise TokenizerError(
+                f"the tokenizer maps {what} {where[i]} ({text!r}) to its unknown token (id "
+                f"{unk}, at token {ids.index(unk)}): that text cannot be represented; use a "
+                f"tokenizer whose vocabulary covers the data"
+            )
         encoded.append(ids)
     return encoded
+
+
+def _origins(task: Task, split: str, count: int) -> list[str]:
+    """Where each example of a split comes from ("qa.jsonl:7"), or its index in the split."""
+    origins = getattr(task, "origins", None)
+    return list(origins(split)) if origins is not None else [str(i) for i in range(count)]
 
 
 def _check_tokenizer(tokenizer: TokenizerLike) -> None:
@@ -114,6 +154,44 @@ def _check_tokenizer(tokenizer: TokenizerLike) -> None:
         raise TokenizerError("PAD, BOS, SEP and EOS must be four distinct token ids")
 
 
+def check_keywords(owner: str, own_arguments: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+    """Rejects a keyword that is neither an environment argument nor a knob of the task, with
+    Python's `TypeError` wording and the closest name among both."""
+    knobs = task_knobs(kwargs.get("task"), kwargs.get("dataset"))
+    if knobs is None:
+        return  # an unknown task name: make_task says so
+    arguments = own_arguments + PROBLEM_ARGUMENTS
+    for name in kwargs:
+        if name not in arguments and name not in knobs[1]:
+            raise unexpected_argument(owner, name, arguments, knobs[1], knobs[0])
+
+
+def _warn_short_budget(
+    max_new_tokens: int,
+    answer_ids: dict[str, list[list[int] | None]],
+    examples: dict[str, list[Example]],
+    origins: dict[str, list[str]],
+) -> None:
+    """Warns when some answers do not fit in `max_new_tokens`: those prompts are unsolvable."""
+    too_long = [
+        (name, i)
+        for name, ids_of in answer_ids.items()
+        for i, ids in enumerate(ids_of)
+        if ids is not None and len(ids) > max_new_tokens
+    ]
+    if too_long:
+        name, i = too_long[0]
+        longest = max(len(ids) for ids_of in answer_ids.values() for ids in ids_of if ids)
+        warnings.warn(
+            f"max_new_tokens={max_new_tokens} is shorter than {len(too_long)} answers, e.g. "
+            f"{name} answer {origins[name][i]} ({examples[name][i].answer!r}, "
+            f"{len(answer_ids[name][i] or [])} tokens): those prompts cannot be answered; "
+            f"the longest answer needs max_new_tokens={longest} ({longest + 1} with its EOS)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def build_problem(
     task: str | Task | None = None,
     *,
@@ -127,6 +205,10 @@ def build_problem(
     tokenizer: TokenizerArg = None,
     success_threshold: float = 1.0,
     invalid_reward: float = 0.0,
+    pad_token: str | None = None,
+    bos_token: str | None = None,
+    sep_token: str | None = None,
+    eos_token: str | None = None,
     **task_knobs: Any,
 ) -> Problem:
     """Validates the environment arguments and precomputes the prompt tables."""
@@ -144,11 +226,12 @@ def build_problem(
     reward_name = task_obj.default_reward if reward is None else reward
     reward_fn, needs_reference = resolve_reward(reward_name)
     examples: dict[str, list[Example]] = {"train": task_obj.train, "test": task_obj.test}
+    origins = {name: _origins(task_obj, name, len(ex)) for name, ex in examples.items()}
     for name, split_examples in examples.items():
         if not split_examples:
             raise DatasetError(f"the {name} split of task {task_obj.name!r} is empty")
         if needs_reference or reward_mode != "terminal":
-            missing = [i for i, e in enumerate(split_examples) if e.answer is None]
+            missing = [origins[name][i] for i, e in enumerate(split_examples) if e.answer is None]
             if missing:
                 need = (
                     f"reward_mode={reward_mode!r}"
@@ -156,20 +239,25 @@ def build_problem(
                     else f"reward {reward_name!r}"
                 )
                 raise DatasetError(
-                    f"{need} needs an answer for every prompt; {name} records {missing[:5]} "
-                    f"have none (use a reward callable and reward_mode='terminal')"
+                    f"{need} needs an answer for every prompt; {name} records "
+                    f"{', '.join(missing[:5])} have none (use a reward callable and "
+                    f"reward_mode='terminal')"
                 )
 
-    tok = resolve_tokenizer(tokenizer, task_obj.alphabet)
+    named = {"pad_token": pad_token, "bos_token": bos_token, "sep_token": sep_token}
+    named["eos_token"] = eos_token
+    tok = resolve_tokenizer(
+        tokenizer, task_obj.alphabet, {k: v for k, v in named.items() if v is not None}
+    )
     _check_tokenizer(tok)
     encoded = {
-        name: _encode_all(tok, [e.prompt for e in split_examples], f"{name} prompt")
-        for name, split_examples in examples.items()
+        name: _encode_all(tok, [e.prompt for e in ex], f"{name} prompt", origins[name])
+        for name, ex in examples.items()
     }
     longest_prompt = max(len(ids) for ids_list in encoded.values() for ids in ids_list)
     if max_prompt_tokens is None:
         max_prompt_tokens = longest_prompt
-    elif check_positive_int("max_prompt_tokens", max_prompt_tokens) < longest_prompt:
+    elif check_positive_int("max_prompt_tokens", max_prompt_tokens, MAX_TOKENS) < longest_prompt:
         name, i = next(
             (n, i)
             for n, ids_of in encoded.items()
@@ -177,26 +265,40 @@ def build_problem(
             if len(ids) > max_prompt_tokens
         )
         raise DatasetError(
-            f"{name} prompt {i} ({examples[name][i].prompt!r}) is {len(encoded[name][i])} tokens "
-            f"long, over the observation budget max_prompt_tokens={max_prompt_tokens}"
+            f"{name} prompt {origins[name][i]} ({examples[name][i].prompt!r}) is "
+            f"{len(encoded[name][i])} tokens long, over the observation budget "
+            f"max_prompt_tokens={max_prompt_tokens}"
+        )
+    if longest_prompt > MAX_TOKENS:
+        raise DatasetError(
+            f"the longest prompt is {longest_prompt} tokens, over the bound of {MAX_TOKENS}"
         )
 
     answer_ids = {
         name: [
             None if e.answer is None else ids
-            for e, ids in zip(ex, _encode_all(tok, [e.answer or "" for e in ex], f"{name} answer"))
+            for e, ids in zip(
+                ex,
+                _encode_all(tok, [e.answer or "" for e in ex], f"{name} answer", origins[name]),
+            )
         ]
         for name, ex in examples.items()
     }
+    lengths = [len(ids) for ids_of in answer_ids.values() for ids in ids_of if ids is not None]
     if max_new_tokens is None:
-        lengths = [len(ids) for ids_of in answer_ids.values() for ids in ids_of if ids is not None]
         if not lengths:
             raise ConfigError(
                 "the dataset has no answers to size generations by: pass max_new_tokens"
             )
         max_new_tokens = max(lengths) + 1  # room for EOS
+        if max_new_tokens > MAX_TOKENS:
+            raise DatasetError(
+                f"the longest answer is {max_new_tokens - 1} tokens, over the bound of "
+                f"{MAX_TOKENS - 1}"
+            )
     else:
-        check_positive_int("max_new_tokens", max_new_tokens)
+        check_positive_int("max_new_tokens", max_new_tokens, MAX_TOKENS)
+        _warn_short_budget(max_new_tokens, answer_ids, examples, origins)
     chosen, reference_ids = examples[split], answer_ids[split]
     answers = [e.answer for e in chosen]
 

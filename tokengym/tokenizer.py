@@ -7,6 +7,7 @@ characters after them in sorted order, so ids are stable across runs and machine
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
@@ -77,6 +78,7 @@ class Tokenizer:
             ids["sep"],
             ids["eos"],
         )
+        self.unk_id = _unknown_id(hf_tokenizer, self.vocab)
 
     def _special_id(self, role: str, token: str) -> int:
         if token not in self.vocab:
@@ -109,6 +111,14 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
+
+
+def _unknown_id(hf: tokenizers.Tokenizer, vocab: dict[str, int]) -> int | None:
+    """The id the model maps unknown text to, or None where it has no unknown token."""
+    model = json.loads(hf.to_str()).get("model", {})
+    if model.get("unk_token") is not None:  # BPE, WordPiece, WordLevel
+        return vocab.get(model["unk_token"])
+    return model.get("unk_id")  # Unigram
 
 
 class CharTokenizer(Tokenizer):
@@ -168,14 +178,26 @@ def character_table(tokenizer: TokenizerLike) -> list[str] | None:
 def resolve_tokenizer(
     tokenizer: TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None,
     alphabet: Iterable[str],
+    special_tokens: dict[str, str] | None = None,
 ) -> TokenizerLike:
-    """The tokenizer an environment uses: a char tokenizer of `alphabet` when none is given."""
+    """The tokenizer an environment uses: a char tokenizer of `alphabet` when none is given.
+
+    `special_tokens` ({"pad_token": "[PAD]", ...}) name the special tokens of a tokenizer.json
+    path or a `tokenizers.Tokenizer`; other tokenizers already know theirs.
+    """
+    special_tokens = special_tokens or {}
+    if isinstance(tokenizer, (str, os.PathLike)):
+        return Tokenizer.from_file(tokenizer, **special_tokens)
+    if isinstance(tokenizer, tokenizers.Tokenizer):
+        return Tokenizer(tokenizer, **special_tokens)
+    if special_tokens:
+        names = ", ".join(f"{k}={v!r}" for k, v in special_tokens.items())
+        raise TokenizerError(
+            f"{names}: special token names apply to a tokenizer.json path or a "
+            f"tokenizers.Tokenizer, got tokenizer={tokenizer!r}"
+        )
     if tokenizer is None:
         return CharTokenizer(alphabet)
-    if isinstance(tokenizer, (str, os.PathLike)):
-        return Tokenizer.from_file(tokenizer)
-    if isinstance(tokenizer, tokenizers.Tokenizer):
-        return Tokenizer(tokenizer)
     if isinstance(tokenizer, TokenizerLike):
         return tokenizer
     raise TokenizerError(

@@ -11,26 +11,39 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_prompt_index, check_reset_options
+from .env import (
+    PROMPT_DRAW_BLOCK,
+    STOP_REASONS,
+    check_prompt_index,
+    check_render_mode,
+    check_reset_options,
+    render_tokens,
+)
 from .errors import ConfigError, InvalidActionError, ResetNeeded
-from .problem import ProblemAttributes, build_problem, check_positive_int
+from .problem import ProblemAttributes, build_problem, check_keywords, check_positive_int
 from .rewards import STEP_RULES, score
 from .tokenizer import character_table
 
 # Stop reasons by code, as the object array the infos hold.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
 STOP_NAMES = np.array(STOP_REASONS, dtype=object)
+AUTORESET_MODES = [mode.value for mode in AutoresetMode]
+VECTOR_ARGUMENTS = ("num_envs", "max_episode_steps", "copy", "render_mode", "autoreset_mode")
 
 
 class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
-    """`num_envs` copies of `TokenGenEnv` stepped as arrays, with NEXT_STEP autoreset.
+    """`num_envs` copies of `TokenGenEnv` stepped as arrays.
 
     It returns the same observations, rewards and infos as a `SyncVectorEnv` of `TokenGenEnv`
-    with the same seeds (sub-env i is seeded with seed + i), at a fraction of the cost.
-    Arguments are those of `TokenGenEnv`, plus `num_envs`, `max_episode_steps` (what
-    `gym.make` turns into a `TimeLimit`) and `copy` (False returns the internal observation
-    buffer, which the next step overwrites). `reset(options={"prompt_index": ...})` takes an
-    int for every sub-env or an int array of shape (num_envs,).
+    with the same seeds (sub-env i is seeded with seed + i) and the same `autoreset_mode`, at a
+    fraction of the cost. Arguments are those of `TokenGenEnv`, plus `num_envs`,
+    `max_episode_steps` (what `gym.make` turns into a `TimeLimit`), `copy` (False returns the
+    internal observation buffer, which the next step overwrites) and `autoreset_mode`:
+    "NextStep" (default: the step after an episode's end resets that sub-env and ignores its
+    action), "SameStep" (the ending step resets at once; `infos["final_obs"]` and
+    `infos["final_info"]` hold the end) or "Disabled" (`reset(options={"reset_mask": m})`
+    resets the ended sub-envs). `reset(options={"prompt_index": ...})` takes an int for every
+    sub-env or an int array of shape (num_envs,).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
@@ -42,9 +55,18 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         max_episode_steps: int | None = None,
         copy: bool = True,
         render_mode: str | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         **env_kwargs: Any,
     ) -> None:
+        check_keywords("TokenGenVectorEnv.__init__", VECTOR_ARGUMENTS, env_kwargs)
         check_positive_int("num_envs", num_envs)
+        if not isinstance(autoreset_mode, AutoresetMode) and autoreset_mode not in AUTORESET_MODES:
+            raise ConfigError(
+                f"autoreset_mode must be an AutoresetMode or one of {AUTORESET_MODES}, got "
+                f"{autoreset_mode!r}"
+            )
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         if max_episode_steps is not None and (
             isinstance(max_episode_steps, bool)
             or not isinstance(max_episode_steps, int)
@@ -53,8 +75,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             raise ConfigError(
                 f"max_episode_steps must be None or an int >= 1, got {max_episode_steps!r}"
             )
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.problem = p = build_problem(**env_kwargs)
         self.num_envs, self.render_mode = num_envs, render_mode
         self.max_episode_steps, self.copy = max_episode_steps, copy
@@ -68,8 +89,12 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._rows = np.arange(num_envs)
         self._offsets = np.arange(p.max_new_tokens)
         self._masks = np.repeat(p.action_mask[None], num_envs, axis=0)
+        self._masks_bool = self._masks.astype(bool)
         self._prompt_texts = np.array(p.prompts, dtype=object)
-        self._reference_texts = np.array(p.references, dtype=object)
+        self._reference_texts = np.array([r or "" for r in p.references], dtype=object)
+        self._no_strings = np.full(num_envs, "", dtype=object)
+        self._gammas = np.full(num_envs, p.gamma)
+        self._all = np.ones(num_envs, dtype=bool)
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
         self._index = np.zeros(num_envs, dtype=np.int64)
@@ -87,7 +112,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._draw_pos = np.full(num_envs, PROMPT_DRAW_BLOCK, dtype=np.int64)
 
     # ------------------------------------------------------------------ reset
-    def _seed(self, seed: int | Sequence[int | None] | None) -> None:
+    def _seed(self, seed: int | Sequence[int | None] | None, rows: np.ndarray) -> None:
         seeds = (
             [None if seed is None else seed + i for i in range(self.num_envs)]
             if (seed is None or isinstance(seed, (int, np.integer)))
@@ -97,9 +122,9 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             raise ConfigError(
                 f"seed must be an int or a list of {self.num_envs} seeds, got {len(seeds)}"
             )
-        for i, s in enumerate(seeds):
-            if s is not None or self._rngs[i] is None:
-                self._rngs[i] = seeding.np_random(s)[0]
+        for i in rows:
+            if seeds[i] is not None or self._rngs[i] is None:
+                self._rngs[i] = seeding.np_random(seeds[i])[0]
                 self._draw_pos[i] = PROMPT_DRAW_BLOCK
 
     def _draw_prompt_indices(self, rows: np.ndarray) -> np.ndarray:
@@ -112,7 +137,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._draw_pos[rows] = position + 1
         return self._draws[rows, position]
 
-    def _reset_rows(self, rows: np.ndarray, indices: np.ndarray, infos: dict[str, Any]) -> None:
+    def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:
         p = self.problem
         self._obs[rows] = np.take(p.templates, indices, axis=0)
         self._index[rows], self._start[rows] = indices, p.generation_start[indices]
@@ -120,9 +145,33 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._generated[rows] = self._matched[rows] = self._elapsed[rows] = 0
         self._phi[rows] = 0.0
         self._needs_reset[rows] = False
-        self._set_info(infos, "prompt", rows, self._prompt_texts[indices], object)
-        self._set_info(infos, "reference", rows, self._reference_texts[indices], object)
-        self._set_info(infos, "prompt_index", rows, indices, np.int64)
+
+    def _reset_mask(self, options: dict[str, Any]) -> np.ndarray:
+        mask = options.pop("reset_mask")
+        shape = (self.num_envs,)
+        if not (
+            isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == shape
+        ) or not np.any(mask):
+            raise ConfigError(
+                f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with at "
+                f"least one True, got {mask!r}"
+            )
+        return np.flatnonzero(mask)
+
+    def _pinned_indices(self, pinned: object, rows: np.ndarray) -> np.ndarray:
+        if pinned is None:
+            return self._draw_prompt_indices(rows)
+        if isinstance(pinned, (int, np.integer)) and not isinstance(pinned, (bool, np.bool_)):
+            return np.full(len(rows), check_prompt_index(pinned, self.num_prompts))
+        indices = np.asarray(pinned)
+        if indices.shape != (self.num_envs,) or indices.dtype.kind not in "iu":
+            raise ConfigError(
+                f"prompt_index must be an int or an int array of shape ({self.num_envs},), "
+                f"got {pinned!r}"
+            )
+        for index in indices:
+            check_prompt_index(index, self.num_prompts)
+        return indices[rows].astype(np.int64)
 
     def reset(
         self,
@@ -130,26 +179,24 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         seed: int | Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        self._seed(seed)
+        """Resets every sub-env, or those of `options["reset_mask"]` (a bool array)."""
+        rows = self._rows
+        if options and "reset_mask" in options:
+            options = dict(options)
+            rows = self._reset_mask(options)
         pinned = check_reset_options(options)
-        if pinned is None:
-            indices = self._draw_prompt_indices(self._rows)
-        elif isinstance(pinned, (int, np.integer)) and not isinstance(pinned, (bool, np.bool_)):
-            indices = np.full(self.num_envs, check_prompt_index(pinned, self.num_prompts))
-        else:
-            indices = np.asarray(pinned)
-            if indices.shape != (self.num_envs,) or indices.dtype.kind not in "iu":
-                raise ConfigError(
-                    f"prompt_index must be an int or an int array of shape ({self.num_envs},), "
-                    f"got {pinned!r}"
-                )
-            for index in indices:
-                check_prompt_index(index, self.num_prompts)
-        infos: dict[str, Any] = {}
-        self._reset_rows(self._rows, indices.astype(np.int64), infos)
+        self._seed(seed, rows)
+        self._reset_rows(rows, self._pinned_indices(pinned, rows))
         self._started = True
-        self._add_masks(infos)
+        infos = self._infos()
+        if len(rows) < self.num_envs:
+            infos = self._only(infos, self._reset_rows_mask(rows))
         return self._observation(), infos
+
+    def _reset_rows_mask(self, rows: np.ndarray) -> np.ndarray:
+        mask = np.zeros(self.num_envs, dtype=bool)
+        mask[rows] = True
+        return mask
 
     # ------------------------------------------------------------------- step
     def _check_actions(self, actions: object, active: np.ndarray) -> np.ndarray:
@@ -176,8 +223,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         """Steps every sub-env at once; whole-batch array operations, rows masked by `active`."""
         if not self._started:
             raise ResetNeeded("step() called before reset(); call reset() first")
-        p, infos = self.problem, {}
-        resetting = self._needs_reset
+        p = self.problem
+        resetting = self._needs_reset  # only in NEXT_STEP mode: ended on the previous step
+        if self.autoreset_mode is AutoresetMode.DISABLED and resetting.any():
+            raise ResetNeeded(
+                f"step() called on sub-envs {np.flatnonzero(resetting).tolist()} after their "
+                f"episodes ended; with autoreset_mode=DISABLED call "
+                f"reset(options={{'reset_mask': mask}}) first"
+            )
         active = ~resetting
         tokens = self._check_actions(actions, active)
         n = self._generated + 1
@@ -200,12 +253,13 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             shaped, state = rule.step(self._matched, n, self._reference_length, self._phi, p.gamma)
             rewards = np.where(going, shaped, 0.0)
             self._phi = np.where(going, state, self._phi)
+        end = None
         if ended.any():
             rows = np.flatnonzero(ended)
             stop = np.where(
                 eos[rows], STOP_EOS, np.where(invalid[rows], STOP_INVALID, STOP_MAX_LENGTH)
             )
-            self._finish(rows, n[rows] - (eos | invalid)[rows], stop, rewards, infos)
+            end = self._finish(rows, n[rows] - (eos | invalid)[rows], stop, rewards)
         terminated = ended
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
@@ -213,20 +267,33 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             truncated = active & (self._elapsed >= self.max_episode_steps)
         if resetting.any():
             rows = np.flatnonzero(resetting)
-            self._reset_rows(rows, self._draw_prompt_indices(rows), infos)
-        self._needs_reset = terminated | truncated
-        self._add_masks(infos)
+            self._reset_rows(rows, self._draw_prompt_indices(rows))
+        infos = self._infos(end)
+        done = terminated | truncated
+        if self.autoreset_mode is AutoresetMode.SAME_STEP:
+            if done.any():
+                infos = self._reset_same_step(done, infos)
+        else:
+            self._needs_reset = done
         return self._observation(), rewards, terminated, truncated, infos
 
+    def _reset_same_step(self, done: np.ndarray, final: dict[str, Any]) -> dict[str, Any]:
+        """Resets the `done` sub-envs now; their last observation and info go in the infos."""
+        rows = np.flatnonzero(done)
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        for row in rows:
+            final_obs[row] = self._obs[row].copy()
+        self._reset_rows(rows, self._draw_prompt_indices(rows))
+        infos = self._infos()
+        infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
+        infos["final_info"], infos["_final_info"] = self._only(final, done), done.copy()
+        return infos
+
     def _finish(
-        self,
-        rows: np.ndarray,
-        kept: np.ndarray,
-        stop: np.ndarray,
-        rewards: np.ndarray,
-        infos: dict[str, Any],
-    ) -> None:
-        """Scores the episodes that ended on this step and writes their final infos."""
+        self, rows: np.ndarray, kept: np.ndarray, stop: np.ndarray, rewards: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Scores the episodes that ended on this step: their rows, completions, sequence
+        rewards, successes and stop reasons."""
         p = self.problem
         index = self._index[rows]
         columns = self._start[rows, None] + self._offsets  # (k, max_new_tokens)
@@ -238,12 +305,12 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         else:
             completions = np.empty(len(rows), dtype=object)
             completions[:] = [p.tokenizer.decode(g[g >= 0].tolist()) for g in generated]
-        references = self._reference_texts[index]
         invalid = stop == STOP_INVALID
         if p.scores_by_ids:
             exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
             sequence = exact.astype(np.float64)
         else:
+            references = [p.references[i] for i in index]
             sequence = np.array(
                 [
                     0.0 if bad else score(p.reward_fn, p.prompts[i], c, r)
@@ -266,45 +333,68 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             )
             rewards[rows] = shaped + sequence
         success = ~invalid & (sequence >= p.success_threshold)
-        self._set_info(infos, "completion", rows, completions, object)
-        self._set_info(infos, "reference", rows, references, object)
-        self._set_info(infos, "sequence_reward", rows, sequence, np.float64)
-        self._set_info(infos, "success", rows, success, bool)
-        self._set_info(infos, "stop_reason", rows, STOP_NAMES[stop], object)
-        self._set_info(infos, "gamma", rows, np.full(len(rows), p.gamma), np.float64)
+        return rows, completions, sequence, success, STOP_NAMES[stop]
 
     # ------------------------------------------------------------------ infos
-    def _set_info(
-        self, infos: dict[str, Any], key: str, rows: np.ndarray, values: np.ndarray, dtype: Any
-    ) -> None:
-        """Gymnasium's vector info layout: a value array and a `_key` mask per key."""
-        if len(rows) == 0:
-            return
-        if key not in infos:
-            # np.empty of object dtype holds None, as SyncVectorEnv's fill does.
-            empty = np.empty if dtype is object else np.zeros
-            infos[key] = empty(self.num_envs, dtype=dtype)
-            infos[f"_{key}"] = np.zeros(self.num_envs, dtype=bool)
-        array = infos[key]
-        array[rows] = values
-        infos[f"_{key}"][rows] = True
+    def _infos(self, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
+        """Gymnasium's vector info layout (a value array and a `_key` mask per key) with every
+        key for every sub-env, as a `SyncVectorEnv` of `TokenGenEnv` builds it; `end` holds the
+        values of the episodes that ended on this step."""
+        index, all_ = self._index, self._all
+        completion, sequence = self._no_strings.copy(), np.zeros(self.num_envs)
+        success, stop_reason = np.zeros(self.num_envs, dtype=bool), self._no_strings.copy()
+        if end is not None:
+            rows = end[0]
+            completion[rows], sequence[rows], success[rows], stop_reason[rows] = end[1:]
+        return {
+            "prompt": self._prompt_texts[index],
+            "_prompt": all_.copy(),
+            "reference": self._reference_texts[index],
+            "_reference": all_.copy(),
+            "prompt_index": index.copy(),
+            "_prompt_index": all_.copy(),
+            "completion": completion,
+            "_completion": all_.copy(),
+            "sequence_reward": sequence,
+            "_sequence_reward": all_.copy(),
+            "success": success,
+            "_success": all_.copy(),
+            "stop_reason": stop_reason,
+            "_stop_reason": all_.copy(),
+            "gamma": self._gammas.copy(),
+            "_gamma": all_.copy(),
+            "action_mask": self._masks.copy(),
+            "_action_mask": all_.copy(),
+            "action_mask_bool": self._masks_bool.copy(),
+            "_action_mask_bool": all_.copy(),
+        }
 
-    def _add_masks(self, infos: dict[str, Any]) -> None:
-        infos["action_mask"] = self._masks.copy()
-        infos["_action_mask"] = np.ones(self.num_envs, dtype=bool)
+    @staticmethod
+    def _only(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+        """`infos` for the sub-envs in the bool array `rows`; the others get Gymnasium's blanks
+        (None in object arrays, 0 elsewhere) and False in the `_key` masks."""
+        out: dict[str, Any] = {}
+        for key, value in infos.items():
+            if key.startswith("_"):
+                out[key] = rows.copy()
+            else:
+                blank = value.copy()
+                blank[~rows] = None if value.dtype == object else 0
+                out[key] = blank
+        return out
 
     def _observation(self) -> np.ndarray:
         return self._obs.copy() if self.copy else self._obs
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, V) bool: tokens each sub-env may generate."""
-        return self._masks.astype(bool)
+        return self._masks_bool.copy()
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:
             return None
         p = self.problem
         return tuple(
-            f"{p.prompts[i]} => {p.tokenizer.decode(self._obs[row, s : s + g].tolist())}"
+            f"{p.prompts[i]} => {render_tokens(p.tokenizer, self._obs[row, s : s + g].tolist())}"
             for row, (i, s, g) in enumerate(zip(self._index, self._start, self._generated))
         )

@@ -19,6 +19,18 @@ def _knob_names(cls: type) -> list[str]:
     return [name for name in cls.__dataclass_fields__ if not name.startswith("_")]
 
 
+def task_knobs(task: object, dataset: object) -> tuple[str, list[str]] | None:
+    """The knobs `make_task` accepts for these arguments, with what owns them; None where the
+    task name is unknown (`make_task` raises that error)."""
+    if dataset is not None:
+        return "dataset", _knob_names(DatasetTask)[1:]  # `source` is the dataset argument
+    if task is None:
+        task = "copy"
+    if isinstance(task, str):
+        return (f"task {task!r}", _knob_names(TASKS[task])) if task in TASKS else None
+    return f"task object {type(task).__name__}", []
+
+
 def make_task(task: str | Task | None, dataset: DatasetSource | None = None, **knobs: Any) -> Task:
     """The task an environment runs: a registered name with its knobs, a task object, or data.
 
@@ -69,4 +81,5 @@ __all__ = [
     "Task",
     "load_records",
     "make_task",
+    "task_knobs",
 ]

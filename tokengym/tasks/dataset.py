@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,26 +31,46 @@ def _record(raw: object, where: str) -> Example:
     return Example(prompt, answer)
 
 
+def _read_lines(path: str) -> list[str]:
+    """The lines of a UTF-8 file (a byte-order mark is allowed); errors name file and line."""
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{path}:{line}: the file is not UTF-8 (byte {data[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
+
+
 def load_records(source: RecordSource) -> list[Example]:
     """Reads records from a JSONL path or a list of dicts; errors name the file and line."""
+    return _load(source)[0]
+
+
+def _load(source: RecordSource, name: str = "dataset") -> tuple[list[Example], list[str]]:
+    """The records of `source`, with where each one comes from ("qa.jsonl:7", "dataset[6]")."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise DatasetError(f"dataset file {path!r} does not exist")
-        examples = []
-        with open(path, encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-                examples.append(_record(raw, f"{path}:{number}"))
+        examples, origins = [], []
+        for number, line in enumerate(_read_lines(path), start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+            examples.append(_record(raw, f"{path}:{number}"))
+            origins.append(f"{path}:{number}")
         where = path
-    elif isinstance(source, Sequence):
-        examples = [_record(raw, f"dataset[{i}]") for i, raw in enumerate(source)]
-        where = "the dataset list"
+    elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
+        origins = [f"{name}[{i}]" for i in range(len(source))]
+        examples = [_record(raw, where) for raw, where in zip(source, origins)]
+        where = f"the {name} list"
     else:
         raise DatasetError(
             f"dataset must be a JSONL path, a list of {{'prompt', 'answer'}} dicts or a dict "
@@ -57,7 +78,26 @@ def load_records(source: RecordSource) -> list[Example]:
         )
     if not examples:
         raise DatasetError(f"{where} has no records")
-    return examples
+    return examples, origins
+
+
+def _warn_overlap(
+    train: list[Example], train_origins: list[str], test: list[Example], test_origins: list[str]
+) -> None:
+    """Warns when a prompt is in both splits: test success would then measure memory."""
+    first_train = {}
+    for example, origin in zip(train, train_origins):
+        first_train.setdefault(example.prompt, origin)
+    shared = [(e.prompt, o) for e, o in zip(test, test_origins) if e.prompt in first_train]
+    if shared:
+        prompt, origin = shared[0]
+        warnings.warn(
+            f"{len(shared)} of {len(test)} test prompts are also train prompts, e.g. {prompt!r} "
+            f"({first_train[prompt]} and {origin}): the test split does not measure "
+            f"generalisation; remove the duplicates",
+            UserWarning,
+            stacklevel=6,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +121,9 @@ class DatasetTask:
     _splits: tuple[list[Example], list[Example]] = field(
         init=False, repr=False, compare=False, default=([], [])
     )
+    _origins: tuple[list[str], list[str]] = field(
+        init=False, repr=False, compare=False, default=([], [])
+    )
 
     def __post_init__(self) -> None:
         check_int(self.name, "data_seed", self.data_seed, 0)
@@ -95,22 +138,30 @@ class DatasetTask:
                     f"a dataset mapping needs exactly the keys 'train' and 'test', got "
                     f"{sorted(self.source)}"
                 )
-            splits = (load_records(self.source["train"]), load_records(self.source["test"]))
+            train, train_origins = _load(self.source["train"], "train")
+            test, test_origins = _load(self.source["test"], "test")
         else:
-            splits = self._split(load_records(self.source))
-        object.__setattr__(self, "_splits", splits)
-
-    def _split(self, records: list[Example]) -> tuple[list[Example], list[Example]]:
-        if len(records) < 2:
-            raise DatasetError(
-                f"a single dataset source is split into train and test and needs at least 2 "
-                f"records, got {len(records)}; pass {{'train': ..., 'test': ...}} instead"
+            records, origins = _load(self.source)
+            if len(records) < 2:
+                raise DatasetError(
+                    f"a single dataset source is split into train and test and needs at least "
+                    f"2 records, got {len(records)}; pass {{'train': ..., 'test': ...}} instead"
+                )
+            order = np.random.default_rng(self.data_seed).permutation(len(records))
+            n_test = min(len(records) - 1, max(1, round(len(records) * self.test_fraction)))
+            test_rows, train_rows = sorted(order[:n_test]), sorted(order[n_test:])
+            train, train_origins = (
+                [records[i] for i in train_rows],
+                [origins[i] for i in train_rows],
             )
-        order = np.random.default_rng(self.data_seed).permutation(len(records))
-        n_test = min(len(records) - 1, max(1, round(len(records) * self.test_fraction)))
-        test = [records[i] for i in sorted(order[:n_test])]
-        train = [records[i] for i in sorted(order[n_test:])]
-        return train, test
+            test, test_origins = [records[i] for i in test_rows], [origins[i] for i in test_rows]
+        _warn_overlap(train, train_origins, test, test_origins)
+        object.__setattr__(self, "_splits", (train, test))
+        object.__setattr__(self, "_origins", (train_origins, test_origins))
+
+    def origins(self, split: str) -> list[str]:
+        """Where each record of `split` comes from: "qa.jsonl:7" or "dataset[6]"."""
+        return self._origins[0 if split == "train" else 1]
 
     @property
     def train(self) -> list[Example]:

@@ -1,0 +1,161 @@
+"""Integration: each RL library drives TokenGen-v0 the way its own documentation shows.
+
+A few hundred steps per client, no learning claims: these tests pin that the clients run at all
+(each one failed on an earlier tokengym, see issue 9). The libraries come from the
+`test-clients` extra: `pip install -e ".[test-clients]"`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import tokengym  # noqa: F401  (registers TokenGen-v0)
+
+torch = pytest.importorskip("torch")
+
+ENV_ID = "TokenGen-v0"
+MASKED = [0, 1, 2]  # PAD, BOS, SEP of the character tokenizer
+
+
+def test_sb3_make_vec_env_and_ppo() -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    # make_vec_env passes render_mode="rgb_array" and retries without it on a TypeError only.
+    vec_env = make_vec_env(ENV_ID, n_envs=4, seed=0)
+    model = PPO("MlpPolicy", vec_env, n_steps=64, batch_size=64, n_epochs=1, seed=0)
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps == 256
+    obs = vec_env.reset()
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == (4,)
+
+
+def test_sb3_contrib_maskable_ppo_never_picks_a_masked_token() -> None:
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec_env = make_vec_env(ENV_ID, n_envs=4, seed=0, env_kwargs={"task": "target"})
+    model = MaskablePPO("MlpPolicy", vec_env, n_steps=64, batch_size=64, n_epochs=1, seed=0)
+    model.learn(total_timesteps=256)
+    obs, actions = vec_env.reset(), []
+    for _ in range(100):
+        action, _ = model.predict(obs, action_masks=get_action_masks(vec_env))
+        actions.extend(action.tolist())
+        obs, _, _, _ = vec_env.step(action)
+    assert len(actions) == 400 and not set(actions) & set(MASKED)
+
+
+def test_rl_zoo3_train_with_gym_packages(tmp_path: Path) -> None:
+    hyperparams = tmp_path / "ppo.yml"
+    hyperparams.write_text(
+        "TokenGen-v0:\n"
+        "  n_envs: 2\n"
+        "  n_timesteps: 256\n"
+        "  policy: 'MlpPolicy'\n"
+        "  n_steps: 64\n"
+        "  batch_size: 64\n"
+        "  n_epochs: 1\n"
+    )
+    command = [
+        sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", ENV_ID,
+        "--gym-packages", "tokengym", "-conf", str(hyperparams), "--log-folder",
+        str(tmp_path / "logs"), "--eval-freq", "-1", "--seed", "0", "--progress",
+    ]  # fmt: skip
+    done = subprocess.run(command[:-1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list((tmp_path / "logs" / "ppo").glob("TokenGen-v0_1/TokenGen-v0.zip"))
+
+
+def test_torchrl_gym_env_specs_and_masked_rollout() -> None:
+    from torchrl.data import Binary
+    from torchrl.envs import ActionMask, GymEnv, TransformedEnv
+    from torchrl.envs.libs.gym import default_info_dict_reader
+    from torchrl.envs.utils import check_env_specs
+
+    # GymEnv passes frameskip= and drops it on a TypeError saying "unexpected keyword argument".
+    env = GymEnv(f"tokengym:{ENV_ID}", categorical_action_encoding=True)
+    vocab = env.action_spec.space.n
+    reader = default_info_dict_reader(["action_mask_bool"], spec=[Binary(vocab, dtype=torch.bool)])
+    env.set_info_dict_reader(reader)
+    env = TransformedEnv(env, ActionMask(mask_key="action_mask_bool"))
+    check_env_specs(env)
+    env.set_seed(0)
+    rollout = env.rollout(300, break_when_any_done=False)
+    assert rollout.batch_size == torch.Size([300])
+    assert not set(rollout["action"].tolist()) & set(MASKED)
+    assert rollout["next", "done"].sum() > 10
+
+
+def test_torchrl_wraps_the_native_vector_env() -> None:
+    from torchrl.envs import GymWrapper
+    from torchrl.envs.utils import check_env_specs
+
+    # torchrl takes vector envs in DISABLED (preferred) or SAME_STEP mode; its SAME_STEP reader
+    # of final infos fails on string values (torchrl 0.14), so DISABLED it is.
+    vec = gym.make_vec(ENV_ID, num_envs=4, autoreset_mode="Disabled")
+    env = GymWrapper(vec, categorical_action_encoding=True)
+    check_env_specs(env)
+    rollout = env.rollout(50, break_when_any_done=False)
+    assert rollout.batch_size == torch.Size([4, 50])
+    assert rollout["next", "done"].sum() > 4
+
+
+def test_tianshou_procedural_dqn() -> None:
+    import tianshou as ts
+    from tianshou.algorithm.modelfree.dqn import DiscreteQLearningPolicy
+    from tianshou.algorithm.optim import AdamOptimizerFactory
+    from tianshou.data import CollectStats
+    from tianshou.trainer import OffPolicyTrainerParams
+    from tianshou.utils.net.common import Net
+    from tianshou.utils.space_info import SpaceInfo
+
+    train_envs = ts.env.DummyVectorEnv([lambda: gym.make(ENV_ID) for _ in range(2)])
+    test_envs = ts.env.DummyVectorEnv([lambda: gym.make(ENV_ID) for _ in range(2)])
+    env = gym.make(ENV_ID)
+    space_info = SpaceInfo.from_env(env)
+    net = Net(
+        state_shape=space_info.observation_info.obs_shape,
+        action_shape=space_info.action_info.action_shape,
+        hidden_sizes=[32],
+    )
+    policy = DiscreteQLearningPolicy(
+        model=net, action_space=env.action_space, eps_training=0.1, eps_inference=0.05
+    )
+    algorithm = ts.algorithm.DQN(
+        policy=policy, optim=AdamOptimizerFactory(lr=1e-3), gamma=0.9, target_update_freq=50
+    )
+    # Infos are batched into the replay buffer: a key that is None on some steps was a NaN.
+    train_collector = ts.data.Collector[CollectStats](
+        algorithm, train_envs, ts.data.VectorReplayBuffer(1000, 2), exploration_noise=True
+    )
+    test_collector = ts.data.Collector[CollectStats](algorithm, test_envs, exploration_noise=True)
+
+    def stop_fn(mean_rewards: float) -> bool:  # as in Tianshou's examples
+        threshold = env.spec.reward_threshold if env.spec else None
+        return threshold is not None and mean_rewards >= threshold
+
+    result = algorithm.run_training(
+        OffPolicyTrainerParams(
+            training_collector=train_collector,
+            test_collector=test_collector,
+            max_epochs=1,
+            epoch_num_steps=300,
+            collection_step_num_env_steps=10,
+            test_step_num_episodes=4,
+            batch_size=32,
+            update_step_num_gradient_steps_per_sample=0.1,
+            stop_fn=stop_fn,
+            show_progress=False,
+        )
+    )
+    assert len(train_collector.buffer) >= 300
+    assert train_collector.buffer.info["stop_reason"][:300].dtype == object
+    assert result.best_reward is not None and np.isfinite(result.best_reward)

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tokengym.errors import ConfigError
+from tokengym.validation import check_int
 
 from . import agent_speed, report, runner, throughput
 from .suites import SUITES, THROUGHPUT, Suite
@@ -62,12 +63,18 @@ def check_folder(suite: Suite, out: Path) -> None:
             )
 
 
-def run(suite: Suite, out: Path, only: list[str] | None = None, progress: bool = True) -> str:
+def run(
+    suite: Suite,
+    out: Path,
+    only: list[str] | None = None,
+    progress: bool = True,
+    workers: int = 1,
+) -> str:
     """Run (or resume) a suite in ``out`` and write its report; returns the report's Markdown."""
     check_folder(suite, out)
     out.mkdir(parents=True, exist_ok=True)
     write_suite(suite, out)
-    runner.run_suite(suite, out, only, progress)
+    runner.run_suite(suite, out, only, progress, workers)
     keys = suite.keys if only is None else only
     if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
         if progress:
@@ -102,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_parser.add_argument("--out", type=Path, default=Path("results"), help="results folder")
     run_parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run_parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="runs at once, one process each (same rows for any number; default: 1)",
+    )
     report_parser = commands.add_parser("report", help="rebuild report.md and plots of a folder")
     report_parser.add_argument("results_dir", type=Path)
     args = parser.parse_args(argv)
@@ -116,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner.select(suite, args.only)
         check_folder(suite, args.out)
+        check_int("workers", args.workers, 1)
     except ConfigError as e:
         parser.error(str(e))
     start = time.perf_counter()
-    text = run(suite, args.out, args.only, progress=not args.no_progress)
+    text = run(suite, args.out, args.only, progress=not args.no_progress, workers=args.workers)
     print(text)
     seconds = time.perf_counter() - start
     print(

@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import multiprocessing
 import os
 import platform
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -154,23 +156,76 @@ def select(suite: Suite, only: Iterable[str] | None = None) -> list[RunSpec]:
     return list(dict.fromkeys(specs))
 
 
+def append_row(out: Path, row: dict[str, Any]) -> None:
+    """Append one row to ``out/runs.jsonl`` (the driver is its only writer)."""
+    with (out / RUNS_FILE).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def pending(suite: Suite, out: Path, only: Iterable[str] | None = None) -> list[RunSpec]:
+    """The selected specs without an ``"ok"`` row in ``out`` yet (what a resume runs)."""
+    done = {r["run_id"] for r in read_rows(out) if r.get("status") == "ok"}
+    return [s for s in select(suite, only) if s.run_id not in done]
+
+
 def run_suite(
-    suite: Suite, out: Path, only: Iterable[str] | None = None, progress: bool = True
+    suite: Suite,
+    out: Path,
+    only: Iterable[str] | None = None,
+    progress: bool = True,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
-    """Run the selected specs not finished yet, appending a row to ``runs.jsonl`` after each.
+    """Run the selected specs not finished yet, appending a row to ``runs.jsonl`` as each ends.
+
+    Args:
+        suite: the suite.
+        out: the results folder (resume: finished runs there are skipped).
+        only: question keys to run (None: all).
+        progress: a bar over runs (and, with one worker, each run's own bar).
+        workers: runs at once, each in its own process on 1 torch thread; rows are the same
+            for any number (each run seeds everything it draws).
 
     Returns:
-        The rows written by this call (finished runs already in ``out`` are skipped).
+        The rows written by this call, in the order they finished.
     """
     out.mkdir(parents=True, exist_ok=True)
-    done = {r["run_id"] for r in read_rows(out) if r.get("status") == "ok"}
-    todo = [s for s in select(suite, only) if s.run_id not in done]
+    todo = pending(suite, out, only)
+    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="run", disable=not progress)
     rows = []
-    bar = tqdm(todo, desc=f"suite {suite.name}", unit="run", disable=not progress, position=0)
-    for spec in bar:
-        bar.set_postfix_str(f"{spec.agent} {spec.credit_mode} g={spec.gamma} seed={spec.seed}")
-        row = run_spec(spec, out, suite.name, progress=progress)
-        with (out / RUNS_FILE).open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+    for row in execute(todo, out, suite.name, workers, progress and workers == 1):
+        append_row(out, row)
         rows.append(row)
+        bar.set_postfix_str(f"{row['spec']['agent']} seed={row['spec']['seed']} {row['status']}")
+        bar.update()
+    bar.close()
     return rows
+
+
+def execute(
+    specs: list[RunSpec], out: Path, suite: str, workers: int, progress: bool
+) -> Iterator[dict[str, Any]]:
+    """Rows of ``specs`` as they finish: in this process, or in ``workers`` processes."""
+    if workers == 1:
+        for spec in specs:
+            yield run_spec(spec, out, suite, progress)
+        return
+    context = multiprocessing.get_context("spawn")  # no torch state copied into the workers
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {pool.submit(run_spec, spec, out, suite): spec for spec in specs}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as e:  # the worker died: the run is recorded as failed
+                yield failed_row(futures[future], suite, e)
+
+
+def failed_row(spec: RunSpec, suite: str, error: BaseException) -> dict[str, Any]:
+    """The row of a run whose worker died before returning one (re-run on resume)."""
+    return {
+        "run_id": spec.run_id,
+        "suite": suite,
+        "spec": asdict(spec),
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

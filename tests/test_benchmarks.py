@@ -117,6 +117,14 @@ def test_same_seeds_give_the_same_numbers(results: Path, tmp_path: Path) -> None
     assert report.tables(tmp_path, with_time=False) == report.tables(results, with_time=False)
 
 
+def test_two_worker_processes_give_the_same_rows(results: Path, tmp_path: Path) -> None:
+    argv = ["run", "--suite", "smoke", "--out", str(tmp_path), "--no-progress", "--workers", "2"]
+    assert main([*argv, "--only", "sl-vs-rl", "--only", "credit"]) == 0
+    parallel = {r["run_id"]: _reproducible(r) for r in runner.read_rows(tmp_path)}
+    serial = {r["run_id"]: _reproducible(r) for r in runner.read_rows(results)}
+    assert parallel and parallel == {k: serial[k] for k in parallel}
+
+
 def test_only_filters_questions(tmp_path: Path) -> None:
     _run(tmp_path, "throughput")
     assert runner.read_rows(tmp_path) == []

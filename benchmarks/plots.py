@@ -12,67 +12,108 @@ matplotlib.use("Agg")  # files only, no display; before pyplot is imported
 import matplotlib.pyplot as plt
 import numpy as np
 
-AXES = (("episodes", "training episodes (examples for supervised)"),
-        ("train_seconds", "training seconds (evaluations excluded)"))  # fmt: skip
+from .stats import iqm_band
+
+AXES = {
+    "episodes": "training episodes (examples for supervised)",
+    "train_seconds": "training seconds (evaluations excluded)",
+}
+MAX_LINES = 5  # arms per panel: more cannot be told apart
 
 
-def band(runs: list[dict[str, Any]], x: str, points: int = 200) -> tuple[np.ndarray, ...]:
-    """(grid, q25, median, q75) of greedy success over seeds.
+def band(runs: list[dict[str, Any]], x: str, points: int = 100) -> tuple[np.ndarray, ...]:
+    """(grid, IQM, CI low, CI high) of greedy success over seeds along ``x``.
 
     The grid starts where every seed has evaluated once; a seed's curve is held flat after its
     last evaluation.
     """
     curves = [r["curve"] for r in runs if r["curve"]]
-    end = max(c[-1][x] for c in curves)
-    grid = np.linspace(max(c[0][x] for c in curves), end, points)  # every seed defined
+    start = max(c[0][x] for c in curves)
+    grid = np.linspace(start, max(start, max(c[-1][x] for c in curves)), points)
     ys = np.stack(
-        [np.interp(grid, [p[x] for p in c], [p["success"] for p in c], left=np.nan) for c in curves]
+        [np.interp(grid, [p[x] for p in c], [p["success"] for p in c]) for c in curves]
     )  # (seeds, points)
-    ok = ~np.isnan(ys).all(0)
-    q25, med, q75 = (np.full(points, np.nan) for _ in range(3))
-    if ok.any():
-        q25[ok], med[ok], q75[ok] = np.nanpercentile(ys[:, ok], [25, 50, 75], axis=0)
-    return grid, q25, med, q75
+    mid, low, high = iqm_band(ys)
+    return grid, mid, low, high
 
 
-def learning_curves(arms: dict[str, list[dict[str, Any]]], title: str, path: Path) -> Path:
-    """Greedy test success vs episodes and vs training seconds, median and IQR band per arm."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+def _draw(ax: Any, arms: dict[str, list[dict[str, Any]]], x: str) -> None:
     for label, runs in arms.items():
         if not any(r["curve"] for r in runs):
             continue
-        for ax, (x, _) in zip(axes, AXES):
-            grid, q25, med, q75 = band(runs, x)
-            (line,) = ax.plot(grid, med, label=f"{label} (n={len(runs)})")
-            ax.fill_between(grid, q25, q75, color=line.get_color(), alpha=0.2, linewidth=0)
-    for ax, (_, name) in zip(axes, AXES):
-        ax.set_xlabel(name)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("greedy test success")
-    axes[0].set_ylim(-0.02, 1.02)
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"{title} (median, IQR band over seeds)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+        grid, mid, low, high = band(runs, x)
+        (line,) = ax.plot(grid, mid, label=f"{label} (n={len(runs)})")
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(AXES[x])
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
+def learning_curves(
+    arms: dict[str, list[dict[str, Any]]], question: dict[str, Any], out: Path
+) -> list[Path]:
+    """The question's PNGs: greedy success (IQM and 95% CI band over seeds) against episodes
+    and training seconds; a question with two arm fields gets one panel per value of the first
+    (at most ``MAX_LINES`` arms per panel), legends outside the data."""
+    key, title = question["key"], question["title"]
+    if len(question["arm"]) == 2:
+        facets: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for label, runs in arms.items():
+            facet, _, rest = label.partition(", ")
+            facets.setdefault(facet, {})[rest] = runs
+        cols = min(3, len(facets))
+        rows = -(-len(facets) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+        for ax, (facet, group) in zip(axes.flat, facets.items()):
+            _draw(ax, dict(list(group.items())[:MAX_LINES]), "episodes")
+            ax.set_title(facet, fontsize=9)
+            ax.legend(fontsize=7, loc="lower right")
+        for ax in list(axes.flat)[len(facets) :]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("greedy success")
+        fig.suptitle(f"{title} (IQM, 95% CI band over seeds)", fontsize=10)
+        fig.tight_layout()
+        return [_save(fig, out / f"curves_{key}.png")]
+    paths = []
+    chunks = [dict(list(arms.items())[i : i + MAX_LINES]) for i in range(0, len(arms), MAX_LINES)]
+    for n, chunk in enumerate(chunks):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+        for ax, x in zip(axes, AXES):
+            _draw(ax, chunk, x)
+        axes[0].set_ylabel("greedy success")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3)
+        fig.suptitle(f"{title} (IQM, 95% CI band over seeds)", fontsize=10)
+        fig.tight_layout()
+        suffix = "" if len(chunks) == 1 else f"_{n + 1}"
+        paths.append(_save(fig, out / f"curves_{key}{suffix}.png"))
+    return paths
+
+
 def throughput_bars(env: dict[str, Any], agents: list[Any], path: Path) -> Path:
-    """Two bar charts (log scale): env steps/s per setup, training tokens/s per agent."""
+    """Two bar charts (linear scale): env steps/s per setup, training tokens/s per agent."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(env)
     left.barh(names, [env[n].steps_per_second for n in names], color="tab:blue")
-    left.set_xscale("log")
     left.set_xlabel("env steps / s")
     left.invert_yaxis()
     measured = [a for a in agents if a.tokens_per_second is not None]
     right.barh([a.agent for a in measured], [a.tokens_per_second for a in measured], color="C1")
-    right.set_xscale("log")
     right.set_xlabel("training tokens / s")
     right.invert_yaxis()
     for ax in (left, right):
         ax.grid(alpha=0.3, axis="x")
+        widths = [bar.get_width() for bar in ax.patches]
+        ax.set_xlim(0, 1.3 * max(widths, default=1.0))  # room for the value labels
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         for bar in ax.patches:
             at = (bar.get_width(), bar.get_y() + bar.get_height() / 2)
             ax.annotate(f"{bar.get_width():,.0f}", at, fontsize=7, va="center", ha="left")

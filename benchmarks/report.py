@@ -1,4 +1,5 @@
-"""The report: one Markdown table per question (median [IQR] over seeds) and the PNG plots.
+"""The report: per question a table (IQM over seeds with 95% bootstrap CIs), a sentence of
+conclusions generated from those numbers, and learning curves; then the throughput section.
 
 ``tokengym-bench report RESULTS_DIR`` rebuilds ``report.md`` and the plots from the folder
 alone: ``suite.json`` (which runs answer which question), ``runs.jsonl`` and ``throughput.json``.
@@ -7,48 +8,29 @@ alone: ``suite.json`` (which runs answer which question), ``runs.jsonl`` and ``t
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import plots
+from . import plots, stats
 from .runner import read_rows
 from .suites import RunSpec
 
 REPORT_FILE = "report.md"
 SUITE_FILE = "suite.json"
 THROUGHPUT_FILE = "throughput.json"
+NEVER = float("inf")
 
 
-def quantiles(values: Sequence[float | None]) -> tuple[float, float, float]:
-    """(q25, median, q75) with linear interpolation; None (never reached) counts as +inf."""
-    xs = sorted(math.inf if v is None else float(v) for v in values)
-
-    def q(p: float) -> float:
-        pos = p * (len(xs) - 1)
-        lo, hi = math.floor(pos), math.ceil(pos)
-        if math.inf in (xs[lo], xs[hi]):
-            return math.inf
-        return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-    return q(0.25), q(0.5), q(0.75)
+def spec_of(row: dict[str, Any]) -> RunSpec:
+    """The :class:`RunSpec` of a row."""
+    spec = row["spec"]
+    return RunSpec(**{**spec, "task": tuple(tuple(p) for p in spec["task"])})
 
 
-def _num(x: float, digits: int) -> str:
-    return "never" if math.isinf(x) else f"{x:,.{digits}f}"
-
-
-def cell(values: Sequence[float | None], digits: int = 0) -> str:
-    """``median [q25, q75]``, or "never" where half of the seeds or more never got there."""
-    lo, mid, hi = quantiles(values)
-    return f"{_num(mid, digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
-
-
-def arm_label(spec: dict[str, Any], arm: Sequence[str]) -> str:
-    """The row name of a run, from its question's arm fields (``credit=dense, gamma=0.9``)."""
-    run = RunSpec(**{**spec, "task": tuple(tuple(p) for p in spec["task"])})
-    values = [str(getattr(run, field)) for field in arm]
+def arm_label(spec: RunSpec, arm: Sequence[str]) -> str:
+    """The row name of a run, from its question's arm fields (``credit_mode=dense, gamma=0.9``)."""
+    values = [str(getattr(spec, field)) for field in arm]
     return values[0] if len(arm) == 1 else ", ".join(f"{f}={v}" for f, v in zip(arm, values))
 
 
@@ -58,30 +40,85 @@ def group(question: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str
     for run_id in question["run_ids"]:
         if run_id in rows:
             row = rows[run_id]
-            arms.setdefault(arm_label(row["spec"], question["arm"]), []).append(row)
+            arms.setdefault(arm_label(spec_of(row), question["arm"]), []).append(row)
     return arms
 
 
+def auc(row: dict[str, Any]) -> float:
+    """Mean greedy success over the run's evaluations: how early and how well it learned."""
+    points = row["curve"]
+    return sum(p["success"] for p in points) / len(points) if points else 0.0
+
+
+def to_threshold(runs: list[dict], key: str) -> list[float]:
+    """Per seed cost to the threshold (``key``: episodes, tokens or seconds); never is inf."""
+    return [NEVER if r[key] is None else float(r[key]) for r in runs]
+
+
+def budget(runs: list[dict], key: str) -> float:
+    """The most any seed spent (the ``>budget`` of a never-reached cost)."""
+    return max(float(r[key] or 0.0) for r in runs)
+
+
 def question_table(arms: dict[str, list[dict]], with_time: bool = True) -> str:
-    """Markdown: per arm, seeds, final success, episodes/tokens (and train s) to threshold."""
+    """Markdown: per arm the IQM [95% CI] over seeds of final success, mean success over
+    training, and episodes (tokens, seconds) to the threshold with the seeds that reached it."""
     threshold = next(iter(arms.values()))[0]["threshold"]
-    head = ["arm", "seeds", "final greedy success", f"episodes to {threshold:g}", "reached"]
-    head += [f"tokens to {threshold:g}"] + ([f"train s to {threshold:g}"] if with_time else [])
+    head = ["arm", "seeds", "final greedy success", "mean success over training"]
+    head += [f"episodes to {threshold:g}", f"tokens to {threshold:g}"]
+    head += [f"train s to {threshold:g}"] if with_time else []
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for label, runs in arms.items():
-        reached = sum(r["episodes_to_threshold"] is not None for r in runs)
         cells = [
             label,
             str(len(runs)),
-            cell([r["final_success"] for r in runs], 2),
-            cell([r["episodes_to_threshold"] for r in runs]),
-            f"{reached}/{len(runs)}",
-            cell([r["tokens_to_threshold"] for r in runs]),
+            stats.bootstrap_ci([r["final_success"] for r in runs]).format(),
+            stats.bootstrap_ci([auc(r) for r in runs]).format(),
+            stats.to_threshold(to_threshold(runs, "episodes_to_threshold")).format(
+                budget(runs, "episodes")
+            ),
+            stats.to_threshold(to_threshold(runs, "tokens_to_threshold")).estimate.format(
+                budget(runs, "tokens")
+            ),
         ]
         if with_time:
-            cells.append(cell([r["seconds_to_threshold"] for r in runs], 1))
+            seconds = to_threshold(runs, "seconds_to_threshold")
+            cells.append(stats.to_threshold(seconds).estimate.format(budget(runs, "train_seconds")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def identical_arms(arms: dict[str, list[dict]]) -> list[tuple[str, str]]:
+    """Pairs of arms whose curves are equal seed for seed (they measure the same thing)."""
+
+    def key(runs: list[dict]) -> list[Any]:
+        ordered = sorted(runs, key=lambda r: r["spec"]["seed"])
+        return [[(p["episodes"], p["success"]) for p in r["curve"]] for r in ordered]
+
+    labels = list(arms)
+    return [
+        (a, b)
+        for i, a in enumerate(labels)
+        for b in labels[i + 1 :]
+        if key(arms[a]) == key(arms[b])
+    ]
+
+
+AUC = stats.Metric("mean greedy success over training")
+
+
+def conclusion(title: str, arms: dict[str, list[dict]]) -> str:
+    """The question's finding, generated from its numbers: the best arm by mean success over
+    training (IQM, 95% CI), which arms' CIs overlap it, and P(best better) than the next one."""
+    scores = [(label, [auc(r) for r in runs]) for label, runs in arms.items()]
+    lead = title.split(".")[0]
+    if len(scores) == 1:
+        return f"{lead}: one arm only ({scores[0][0]}); nothing to compare."
+    if len(scores) == 2:
+        return stats.conclude(lead, scores[0], scores[1], AUC)
+    ranked = sorted(scores, key=lambda item: -stats.iqm(item[1]))
+    runner_up = stats.conclude("", ranked[0], ranked[1], AUC)
+    return f"{stats.conclude_many(lead, scores, AUC)} Against the next best: {runner_up}"
 
 
 def load(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any] | None]:
@@ -100,11 +137,16 @@ def tables(out: Path, with_time: bool = True) -> dict[str, str]:
 
 
 NOTE = (
-    "Median [interquartile range] over seeds. *episodes to {t:g}*: training episodes (examples "
-    "for the supervised agent) until the first greedy test evaluation with success >= {t:g} "
-    '("never": not within the budget for half of the seeds or more); *tokens*: env steps (tokens '
-    "trained on for the supervised agent); *train s*: training seconds, evaluations excluded "
-    "(the only number that changes from run to run)."
+    "Numbers are the interquartile mean (IQM) over seeds with a 95% stratified bootstrap "
+    "confidence interval (rliable's method). *final greedy success*: at the last evaluation; "
+    "*mean success over training*: the average over all evaluations (the area under the "
+    "learning curve, which rewards learning early); *episodes to {t:g}*: training episodes "
+    "(examples for the supervised agent, sampled completions for DPO) until the first "
+    "evaluation with greedy success >= {t:g}, a seed that never got there counting as "
+    "infinite (`>N`: beyond the budget N), with the seeds that reached it; *tokens*: env steps "
+    "(tokens trained on for the supervised agent); *train s*: training seconds, evaluations "
+    "excluded (the only number that changes from run to run). Conclusions compare mean success "
+    "over training; P(A better) is the probability that a run of A beats a run of B."
 )
 
 
@@ -114,24 +156,35 @@ def build(out: Path) -> str:
     failed = [r for r in read_rows(out) if r.get("status") == "failed" and r["run_id"] not in rows]
     some = next(iter(rows.values()), None)
     lines = [f"# tokengym benchmark report: suite `{suite['name']}`", ""]
+    conclusions = []
+    body: list[str] = []
+    for question in suite["questions"]:
+        arms = group(question, rows)
+        if not arms:
+            continue
+        spec = spec_of(next(iter(arms.values()))[0])
+        pngs = plots.learning_curves(arms, question, out)
+        finding = conclusion(question["title"], arms)
+        conclusions.append(f"- {finding}")
+        body += [f"## {question['title']}", ""]
+        body += [f"Task: {spec.task_name}, greedy success on the {spec.eval_split} prompts. "]
+        body[-1] += question.get("note", "")
+        body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
+        for a, b in identical_arms(arms):
+            body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
+        body += [f"![{question['key']}]({png.name})" for png in pngs] + [""]
     if some is not None:
         lines += [
             f"tokengym {some['tokengym']}, torch {some['torch']}, Python {some['python']}, "
-            f"{some['platform']} ({some['machine']['cpu_count']} CPUs, 1 torch thread); "
+            f"{some['platform']} ({some['machine']['cpu_count']} CPUs, 1 torch thread per run); "
             f"{len(rows)} runs. Rebuild: `tokengym-bench report {out}`.",
             "",
             NOTE.format(t=some["threshold"]),
             "",
         ]
-    for question in suite["questions"]:
-        arms = group(question, rows)
-        if not arms:
-            continue
-        spec = next(iter(arms.values()))[0]["spec"]
-        task = RunSpec(**{**spec, "task": tuple(tuple(p) for p in spec["task"])}).task_name
-        png = plots.learning_curves(arms, question["title"], out / f"curves_{question['key']}.png")
-        lines += [f"## {question['title']}", "", f"Task: {task}. {question.get('note', '')}", ""]
-        lines += [question_table(arms), "", f"![{question['key']}]({png.name})", ""]
+    if conclusions:
+        lines += ["## Conclusions (generated from the numbers below)", "", *conclusions, ""]
+    lines += body
     if speed is not None:
         from . import agent_speed, throughput
 

@@ -7,7 +7,7 @@ of the throughput section. Runs shared by two questions (same spec) run once.
 
 Example:
     >>> [q.key for q in SUITES["quick"].questions]
-    ['sl-vs-rl', 'credit', 'gamma', 'baseline']
+    ['sl-vs-rl', 'credit']
 """
 
 from __future__ import annotations
@@ -25,11 +25,15 @@ from tokengym.validation import check_choice, check_int, check_number
 
 from ..agents.config import AGENTS, BASELINES, CREDITS, REWARD_MODES, SB3_AGENTS, TrainConfig
 
-# Question 2's three ways to credit tokens, as (reward_mode, credit) of the env and REINFORCE.
+# The ways to credit tokens that questions 2 and 3 compare, as (env reward_mode, REINFORCE
+# credit): R on the last token, R on every token, G_0 on every token, and the env's dense
+# (potential-shaped) or progress (a share per matched token) rewards, each reward-to-go.
 CREDIT_MODES: dict[str, tuple[str, str]] = {
-    "terminal": ("terminal", "env"),
+    "final": ("terminal", "final"),
+    "every_token": ("terminal", "every_token"),
+    "trajectory": ("terminal", "trajectory"),
     "dense": ("dense", "env"),
-    "broadcast": ("terminal", "trajectory"),
+    "progress": ("progress", "env"),
 }
 THROUGHPUT = "throughput"  # the --only key of question 6
 
@@ -41,26 +45,28 @@ class RunSpec:
     Attributes:
         agent: one of ``AGENTS``.
         task: env kwargs of the task as sorted (key, value) pairs, "task" included.
-        reward_mode: the env's "terminal" or "dense" reward.
+        reward_mode: the env's "terminal", "dense" or "progress" reward.
         gamma: the env's and the agent's discount.
-        credit: REINFORCE's "env" (reward-to-go) or "broadcast" (episode total on every token).
+        credit: REINFORCE's "final", "every_token", "trajectory" or "env" (``returns.py``).
         baseline: REINFORCE's "none", "mean", "rloo" or "value".
         seed: seeds the agent (weights, sampling, prompts) and its envs.
         iterations: updates of a custom agent (None for SB3 agents); fixed, never wall-clock.
         total_timesteps: env steps of an SB3 agent (None for custom agents).
-        batch_size: episodes (REINFORCE) or examples (supervised) per update.
+        batch_size: episodes (REINFORCE) or examples (supervised) per update; prompts for DPO.
         lr: learning rate of every agent.
-        group_size: REINFORCE samples per prompt (the leave-one-out group).
-        eval_every: updates (custom) or env steps (SB3) between greedy test evaluations.
-        eval_prompts: test prompts per evaluation (None: the whole test split).
-        threshold: greedy test success that counts as solved (episodes-to-threshold).
+        group_size: completions per prompt: REINFORCE's leave-one-out group, DPO's group.
+        eval_every: updates (custom) or env steps (SB3) between greedy evaluations.
+        eval_prompts: prompts per evaluation (None: the whole split).
+        eval_split: the split evaluated: "train" (the prompts trained on: the objective J
+            itself) or "test" (unseen prompts: generalisation).
+        threshold: greedy success that counts as solved (episodes-to-threshold).
     """
 
     agent: str
     task: tuple[tuple[str, Any], ...]
     reward_mode: str = "terminal"
     gamma: float = 1.0
-    credit: str = "env"
+    credit: str = "final"
     baseline: str = "rloo"
     seed: int = 0
     iterations: int | None = 80
@@ -69,7 +75,8 @@ class RunSpec:
     lr: float = 3e-3
     group_size: int = 8
     eval_every: int = 4
-    eval_prompts: int | None = 20
+    eval_prompts: int | None = None
+    eval_split: str = "train"
     threshold: float = 0.9
 
     def __post_init__(self) -> None:
@@ -94,6 +101,7 @@ class RunSpec:
         check_int("seed", self.seed, 0)
         if self.eval_prompts is not None:
             check_int("eval_prompts", self.eval_prompts, 1)
+        check_choice("eval_split", self.eval_split, ("train", "test"))
         check_number("lr", self.lr, low=0.0, low_open=True)
         check_number("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
 
@@ -124,6 +132,7 @@ class RunSpec:
             "lr": self.lr,
             "eval_every": self.eval_every,
             "eval_prompts": self.eval_prompts,
+            "eval_split": self.eval_split,
             "seed": self.seed,
             "device": "cpu",
             "threads": 1,  # fastest for these small networks, and one reduction order
@@ -139,11 +148,13 @@ class RunSpec:
         if self.agent == "reinforce":
             group_size = self.group_size if self.baseline == "rloo" else 1
             custom |= {"credit": self.credit, "baseline": self.baseline, "group_size": group_size}
+        if self.agent == "dpo":
+            custom["group_size"] = self.group_size
         return TrainConfig(**common, **custom)
 
     @property
     def credit_mode(self) -> str:
-        """Question 2's name of (reward_mode, credit): terminal, dense or broadcast."""
+        """The name of (reward_mode, credit) in ``CREDIT_MODES``, e.g. "final" or "progress"."""
         for name, pair in CREDIT_MODES.items():
             if pair == (self.reward_mode, self.credit):
                 return name
@@ -239,83 +250,155 @@ class Suite:
         return (*(q.key for q in self.questions), THROUGHPUT)
 
 
+def canonical(spec: RunSpec) -> RunSpec:
+    """The spec with its credit replaced by the one it equals exactly, run for run.
+
+    Two arms of a question with the same canonical spec would give identical rows, so a
+    question keeps one of them (and its note says why): at gamma 1 ``trajectory`` (G_0 on every
+    token) is ``final`` (G_t = R on every token); ``env`` credit on the terminal reward is
+    ``final`` at every gamma.
+
+    Example:
+        >>> canonical(RunSpec("reinforce", task("target"), credit="trajectory")).credit
+        'final'
+    """
+    if spec.agent != "reinforce" or spec.reward_mode != "terminal":
+        return spec
+    if spec.credit == "env" or (spec.credit == "trajectory" and spec.gamma == 1.0):
+        return replace(spec, credit="final")
+    return spec
+
+
+def distinct(specs: tuple[RunSpec, ...]) -> tuple[RunSpec, ...]:
+    """``specs`` without those whose canonical spec came earlier (first one kept)."""
+    seen: set[RunSpec] = set()
+    kept = []
+    for spec in specs:
+        if canonical(spec) not in seen:
+            seen.add(canonical(spec))
+            kept.append(spec)
+    return tuple(kept)
+
+
 NOTES = {
-    "sl-vs-rl": "Same train prompts: the supervised agent fits their reference answers (teacher "
-    "forcing), REINFORCE its own samples scored by the env's reward. For the supervised agent an "
-    "episode is one training example.",
-    "credit": "terminal: R on the last token, reward-to-go; dense: potential-shaped rewards "
-    "(Phi = matched prefix); broadcast: the terminal R credited to every token. At gamma 1 "
-    "terminal and broadcast give every token the same return, so their rows must agree.",
-    "gamma": "gamma is both the env's (dense shaping) and REINFORCE's discount.",
-    "baseline": "none; batch mean per step; leave-one-out over the 8 samples of each prompt; a "
-    "learned value head.",
-    "sb3": "SB3 agents get their budget in env steps (tokens) and their own default "
-    "hyper-parameters except lr; every agent is scored by the same greedy evaluation.",
+    "sl-vs-rl": "The same train prompts: the supervised agent fits their reference answers "
+    "(teacher forcing, one example = one episode), REINFORCE its own samples scored by R "
+    "(final credit, leave-one-out baseline over 8 samples per prompt), online DPO the best vs "
+    "the worst of 4 of its own samples per prompt (16 prompts x 4 = 64 completions per update, "
+    "as many as REINFORCE). Success is greedy, on the train prompts (the objective J).",
+    "credit": "REINFORCE at gamma 1 with a leave-one-out baseline. final: R on the last token, "
+    "so G_t = R for every token; every_token: R on every token, G_t = (T - t + 1) R; dense: the "
+    "env's potential-shaped rewards, G_t = R - Phi(s_t); progress: a share of 1 for each token "
+    "that extends the matched answer, then R. trajectory (G_0 on every token) equals final at "
+    "gamma 1 run for run, so it is left out here (question 3 has it at gamma < 1).",
+    "gamma": "Each credit mode at gamma 1, 0.99, 0.9 and 0.5 (the env's and REINFORCE's "
+    "discount), on answers of 1 or 2 tokens (+ EOS). trajectory at gamma 1 is final at gamma 1 "
+    "(the same runs), so it appears once, as final.",
+    "baseline": "REINFORCE, final credit, gamma 1: no baseline; the batch mean per step; "
+    "leave-one-out over the 8 samples of each prompt; a learned value head.",
+    "sb3": "REINFORCE (final credit, leave-one-out) and the SB3 agents with the same budget in "
+    "env steps; SB3 agents use their own default hyper-parameters except lr (1e-3); every agent "
+    "is scored by the same greedy evaluation.",
 }
 
 
-def learning_questions(base: RunSpec, seeds: tuple[int, ...], sb3_budget: int) -> list[Question]:
-    """Questions 1-5 on one task, around a base REINFORCE spec (terminal reward, gamma 1)."""
-    sb3 = replace(
-        base,
-        agent=SB3_AGENTS[0],
-        iterations=None,
-        total_timesteps=sb3_budget,
-        eval_every=sb3_budget // 20,
-        lr=1e-3,
-    )
-    modes = tuple(CREDIT_MODES)
-    return [
-        Question("sl-vs-rl", "Q1. Supervised vs RL on the same data", ("agent",),
-                 grid(base, seeds, agent=("supervised", "reinforce")), NOTES["sl-vs-rl"]),
-        Question("credit", "Q2. Credit assignment (REINFORCE, gamma 1)", ("credit_mode",),
-                 grid(base, seeds, credit_mode=modes), NOTES["credit"]),
-        Question("gamma", "Q3. Discounting x credit mode (REINFORCE)", ("credit_mode", "gamma"),
-                 grid(base, seeds, credit_mode=modes, gamma=(1.0, 0.99, 0.9)), NOTES["gamma"]),
-        Question("baseline", "Q4. Variance reduction (REINFORCE, terminal reward)", ("baseline",),
-                 grid(base, seeds, baseline=BASELINES), NOTES["baseline"]),
-        Question("sb3", "Q5. Custom REINFORCE vs SB3 (budget in env steps for SB3)", ("agent",),
-                 grid(base, seeds, agent=("reinforce",)) + grid(sb3, seeds, agent=SB3_AGENTS),
-                 NOTES["sb3"]),
-    ]  # fmt: skip
+def learning_questions(
+    base: RunSpec, seeds: tuple[int, ...], sb3_steps: int, keys: tuple[str, ...]
+) -> list[Question]:
+    """Questions 1-5 around a base REINFORCE spec (final credit, gamma 1), those in ``keys``.
+
+    ``sb3_steps`` is question 5's budget in env steps (REINFORCE gets the iterations that
+    cannot exceed it: ``batch_size`` episodes of at most 3 tokens each).
+    """
+    modes = ("final", "every_token", "dense", "progress")
+    gammas = (1.0, 0.99, 0.9, 0.5)
+
+    def q1() -> Question:
+        sl = replace(base, agent="supervised")
+        dpo = replace(base, agent="dpo", batch_size=base.batch_size // 4, group_size=4)
+        specs = grid(sl, seeds) + grid(base, seeds) + grid(dpo, seeds)
+        title = "Q1. Supervised vs REINFORCE vs DPO on the same prompts"
+        return Question("sl-vs-rl", title, ("agent",), specs, NOTES["sl-vs-rl"])
+
+    def q2() -> Question:
+        specs = grid(base, seeds, credit_mode=modes)
+        title = "Q2. Credit assignment (REINFORCE, gamma 1)"
+        return Question("credit", title, ("credit_mode",), specs, NOTES["credit"])
+
+    def q3() -> Question:
+        specs = distinct(grid(base, seeds, credit_mode=tuple(CREDIT_MODES), gamma=gammas))
+        title = "Q3. Credit mode x discount (REINFORCE)"
+        return Question("gamma", title, ("credit_mode", "gamma"), specs, NOTES["gamma"])
+
+    def q4() -> Question:
+        specs = grid(base, seeds, baseline=BASELINES)
+        title = "Q4. Baselines (REINFORCE, final credit)"
+        return Question("baseline", title, ("baseline",), specs, NOTES["baseline"])
+
+    def q5() -> Question:
+        reinforce = replace(base, iterations=sb3_steps // (base.batch_size * 3))
+        sb3 = replace(
+            base,
+            agent=SB3_AGENTS[0],
+            iterations=None,
+            total_timesteps=sb3_steps,
+            eval_every=sb3_steps // 20,
+            lr=1e-3,
+        )
+        specs = grid(reinforce, seeds) + grid(sb3, seeds, agent=SB3_AGENTS)
+        title = "Q5. REINFORCE vs SB3 at an equal env-step budget"
+        return Question("sb3", title, ("agent",), specs, NOTES["sb3"])
+
+    builders = {"sl-vs-rl": q1, "credit": q2, "gamma": q3, "baseline": q4, "sb3": q5}
+    return [builders[k]() for k in keys]
 
 
-TARGET = task("target", target="abc")  # answer "abc" to any prompt: optimum known, 4 tokens
-QUICK_BASE = RunSpec("reinforce", TARGET, iterations=60, eval_every=2)
-FULL_BASE = RunSpec("reinforce", TARGET, iterations=300, eval_every=5)
-# 100 of the 120 strings of length 1-4 over {a, b, c} to train on, 20 held out: supervised
-# learning reaches 0.9 greedy test success in ~4,500 examples (seed 0), REINFORCE far later.
-COPY = task("copy", min_length=1, max_length=4, alphabet_size=3, train_size=100, test_size=20)
+# Copy of 1 or 2 letters over {a, b, c, d}: 20 prompts, 16 to train on. The answer is the
+# prompt, so the policy must read it; answers of 1 or 2 letters (+ EOS) make credit over a
+# variable number of tokens, and the discount, matter. REINFORCE learns it in seconds, not
+# always: seeds differ, which is what the confidence intervals are for.
+COPY = task("copy", min_length=1, max_length=2, alphabet_size=4, train_size=16, test_size=4)
+# 1-digit sums (100 prompts, 80 to train on): an answer that must be computed, not copied.
+ADDITION = task("addition", digits=1, train_size=80, test_size=20)
+QUICK_BASE = RunSpec("reinforce", COPY, iterations=300, eval_every=15)
+FULL_BASE = RunSpec("reinforce", COPY, iterations=400, eval_every=20)
+FULL_SEEDS = tuple(range(10))
 
 SUITES: dict[str, Suite] = {
     # Seconds: CI and the tests (two seeds, two updates or 64 env steps per run).
     "smoke": Suite(
         "smoke",
         tuple(
-            q
-            for q in learning_questions(replace(QUICK_BASE, iterations=2, eval_every=1), (0, 1), 64)
-            if q.key in ("sl-vs-rl", "credit", "sb3")
+            learning_questions(
+                replace(QUICK_BASE, iterations=2, eval_every=1),
+                (0, 1),
+                64 * 3 * 2,
+                ("sl-vs-rl", "credit", "sb3"),
+            )
         ),
         {"repeats": 1, "single_steps": 300, "num_envs": 8, "vector_steps": 3, "sync_steps": 2},
         ("supervised", "reinforce"),
         {"iterations": 2, "total_timesteps": 64},
     ),
-    # Under 5 minutes on 2 cores: questions 1-4 with 3 seeds, and question 6.
+    # Under 5 minutes on 2 cores: questions 1 and 2 with 5 seeds, and question 6.
     "quick": Suite(
         "quick",
-        tuple(learning_questions(QUICK_BASE, (0, 1, 2), 8192)[:4]),
+        tuple(learning_questions(QUICK_BASE, tuple(range(5)), 0, ("sl-vs-rl", "credit"))),
         {"repeats": 3, "single_steps": 30_000, "vector_steps": 60, "sync_steps": 6},
     ),
-    # Hours: every question with 5 seeds, on the target task and a copy task.
+    # About an hour on 2 cores with --workers 2: every question with 10 seeds, question 1 on a
+    # second task too.
     "full": Suite(
         "full",
-        tuple(learning_questions(FULL_BASE, (0, 1, 2, 3, 4), 40_000))
+        tuple(
+            learning_questions(
+                FULL_BASE, FULL_SEEDS, 20_160, ("sl-vs-rl", "credit", "gamma", "baseline", "sb3")
+            )
+        )
         + tuple(
-            replace(q, key=f"{q.key}-copy", title=f"{q.title} [copy]")
+            replace(q, key="sl-vs-rl-addition", title=f"{q.title} [addition]")
             for q in learning_questions(
-                replace(FULL_BASE, task=COPY, iterations=600, eval_every=10, eval_prompts=None),
-                (0, 1, 2, 3, 4),
-                80_000,
+                replace(FULL_BASE, task=ADDITION), FULL_SEEDS, 0, ("sl-vs-rl",)
             )
         ),
         {"repeats": 15, "single_steps": 300_000, "vector_steps": 600, "sync_steps": 60},

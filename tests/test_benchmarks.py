@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from tokengym.agents import SB3_AGENTS
 from tokengym.bench import report, runner
 from tokengym.bench.__main__ import main
-from tokengym.bench.suites import SUITES, RunSpec, task
+from tokengym.bench.suites import SUITES, RunSpec, canonical, task
 
 SMOKE = SUITES["smoke"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -45,7 +46,8 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
     rows = runner.read_rows(results)
     specs = runner.select(SMOKE)
     assert [r["run_id"] for r in rows] == [s.run_id for s in specs]
-    assert len(specs) == 2 * (1 + 3 + 4)  # supervised, 3 credit modes, 4 SB3 agents x 2 seeds
+    # supervised, dpo, 4 credit modes (final shared with Q1), REINFORCE and 4 SB3 agents (Q5)
+    assert len(specs) == 2 * (2 + 4 + 5)
     for row, spec in zip(rows, specs):
         assert row["status"] == "ok", row.get("error")
         assert RunSpec(**{**row["spec"], "task": tuple(map(tuple, row["spec"]["task"]))}) == spec
@@ -63,17 +65,19 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
 
 def test_report_has_a_table_per_question_and_valid_pngs(results: Path) -> None:
     text = (results / "report.md").read_text()
-    headings = ("## Q1. Supervised vs RL", "## Q2. Credit", "## Q5. Custom REINFORCE vs SB3")
-    for heading in (*headings, "## Q6. Throughput"):
+    headings = ("## Q1. Supervised vs REINFORCE vs DPO", "## Q2. Credit", "## Q5. REINFORCE vs SB3")
+    for heading in (*headings, "## Q6. Throughput", "## Conclusions (generated"):
         assert heading in text
     tables = report.tables(results)
     assert list(tables) == ["sl-vs-rl", "credit", "sb3"]
     assert [line.split(" | ")[0] for line in tables["credit"].splitlines()[2:]] == [
-        "| terminal",
+        "| final",
+        "| every_token",
         "| dense",
-        "| broadcast",
+        "| progress",
     ]
-    assert "| supervised | 2 |" in tables["sl-vs-rl"] and "| reinforce | 2 |" in text
+    assert "| supervised | 2 |" in tables["sl-vs-rl"] and "| dpo | 2 |" in text
+    assert text.count("**Finding.** Q") == 3
     for name in ("curves_sl-vs-rl.png", "curves_credit.png", "curves_sb3.png", "throughput.png"):
         assert f"]({name})" in text
         assert (results / name).read_bytes()[:8] == PNG_SIGNATURE
@@ -145,7 +149,7 @@ def test_run_spec_validation_and_stable_ids() -> None:
     spec = RunSpec("reinforce", task("target", target="abc"))
     assert spec.run_id == RunSpec("reinforce", task("target", target="abc")).run_id
     assert spec.run_id != RunSpec("reinforce", task("target", target="abc"), seed=1).run_id
-    assert spec.credit_mode == "terminal" and spec.task_name == "target(target=abc)"
+    assert spec.credit_mode == "final" and spec.task_name == "target(target=abc)"
     with pytest.raises(ValueError, match=r"^baseline='rloo2' is invalid; expected one of"):
         RunSpec("reinforce", task("target"), baseline="rloo2")
     with pytest.raises(ValueError, match=r"^gamma=1.5 is invalid; expected a finite number in"):
@@ -181,3 +185,78 @@ def test_each_run_is_the_train_config_of_its_spec(tmp_path: Path) -> None:
         tmp_path
     )
     assert (sb3.total_timesteps, sb3.log_every, sb3.iterations) == (256, 256, None)
+
+
+@pytest.mark.parametrize(
+    ("change", "credit"),
+    [
+        ({"credit": "trajectory"}, "final"),  # G_0 = R = G_t at gamma 1
+        ({"credit": "trajectory", "gamma": 0.9}, "trajectory"),
+        ({"credit": "env"}, "final"),  # reward-to-go of the terminal reward
+        ({"credit": "env", "gamma": 0.5}, "final"),
+        ({"credit": "env", "reward_mode": "dense"}, "env"),
+        ({"credit": "every_token"}, "every_token"),
+    ],
+)
+def test_canonical_names_the_credit_a_spec_equals(change: dict, credit: str) -> None:
+    assert canonical(RunSpec("reinforce", task("copy"), **change)).credit == credit
+
+
+def test_no_question_of_any_suite_has_two_arms_that_are_the_same_runs() -> None:
+    for suite in SUITES.values():
+        for question in suite.questions:
+            keys = [canonical(s) for s in question.specs]
+            assert len(set(keys)) == len(keys), question.key
+    gamma = next(q for q in SUITES["full"].questions if q.key == "gamma")
+    arms = {(s.credit_mode, s.gamma) for s in gamma.specs}
+    assert len(arms) == 5 * 4 - 1 and ("trajectory", 1.0) not in arms
+    assert all(len({s.seed for s in q.specs if s.agent == q.specs[0].agent}) >= 10
+               for q in SUITES["full"].questions)  # fmt: skip
+
+
+def _row(label_seed: tuple[str, int], successes: list[float]) -> dict[str, Any]:
+    agent, seed = label_seed
+    curve = [
+        {"episodes": 64.0 * (i + 1), "tokens": 128.0 * (i + 1), "train_seconds": 0.1 * (i + 1),
+         "success": s, "reward": s, "step": float(i + 1)}
+        for i, s in enumerate(successes)
+    ]  # fmt: skip
+    hit = next((p for p in curve if p["success"] >= 0.9), None)
+    spec = asdict(RunSpec(agent, task("copy"), seed=seed))
+    return {
+        "spec": spec, "curve": curve, "final_success": successes[-1], "threshold": 0.9,
+        "episodes": curve[-1]["episodes"], "tokens": curve[-1]["tokens"],
+        "train_seconds": curve[-1]["train_seconds"],
+        "episodes_to_threshold": hit and hit["episodes"],
+        "tokens_to_threshold": hit and hit["tokens"],
+        "seconds_to_threshold": hit and hit["train_seconds"],
+    }  # fmt: skip
+
+
+def test_conclusions_are_generated_from_the_numbers() -> None:
+    fast = [_row(("supervised", s), [0.5, 1.0, 1.0, 1.0]) for s in range(4)]
+    slow = [_row(("reinforce", s), [0.0, 0.0, 0.5, 1.0]) for s in range(4)]
+    mixed = [_row(("dpo", s), [0.0, 0.0, 0.5, 1.0] if s % 2 else [0.5, 1.0, 1.0, 1.0])
+             for s in range(4)]  # fmt: skip
+    two = report.conclusion("Q1. x", {"supervised": fast, "reinforce": slow})
+    assert two == (
+        "Q1: supervised has a higher mean greedy success over training than reinforce "
+        "(IQM 0.88 [0.88, 0.88] vs 0.38 [0.38, 0.38]; CIs do not overlap; "
+        "P(supervised better) = 1.00 [1.00, 1.00])."
+    )
+    three = report.conclusion("Q2. y", {"reinforce": slow, "dpo": mixed, "supervised": fast})
+    assert three.startswith(
+        "Q2: best mean greedy success over training: supervised, IQM 0.88 [0.88, 0.88]; "
+    )
+    assert "below it: reinforce 0.38 [0.38, 0.38]" in three
+    assert "Against the next best: " in three and "P(supervised better) = 0.75" in three
+    table = report.question_table({"supervised": fast, "reinforce": slow}, with_time=False)
+    assert (
+        "| supervised | 4 | 1.00 [1.00, 1.00] | 0.88 [0.88, 0.88] | 128 [128, 128] (4/4 reached)"
+        in table
+    )
+    assert (
+        "| reinforce | 4 | 1.00 [1.00, 1.00] | 0.38 [0.38, 0.38] | 256 [256, 256] (4/4 reached)"
+        in table
+    )
+    assert report.identical_arms({"a": slow, "b": list(slow), "c": fast}) == [("a", "b")]

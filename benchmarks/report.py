@@ -174,10 +174,13 @@ def build(out: Path) -> str:
             body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
         body += [f"![{question['key']}]({png.name})" for png in pngs] + [""]
     if some is not None:
+        finished = sorted(r["finished_at"] for r in rows.values())
         lines += [
             f"tokengym {some['tokengym']}, torch {some['torch']}, Python {some['python']}, "
             f"{some['platform']} ({some['machine']['cpu_count']} CPUs, 1 torch thread per run); "
-            f"{len(rows)} runs. Rebuild: `tokengym-bench report {out}`.",
+            f"{len(rows)} runs, {sum(r['wall_seconds'] for r in rows.values()):,.0f} s of run "
+            f"wall time in all, finished between {finished[0]} and {finished[-1]}. "
+            f"Rebuild: `tokengym-bench report {out}`.",
             "",
             NOTE.format(t=some["threshold"]),
             "",

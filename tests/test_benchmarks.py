@@ -46,8 +46,9 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
     rows = runner.read_rows(results)
     specs = runner.select(SMOKE)
     assert [r["run_id"] for r in rows] == [s.run_id for s in specs]
-    # supervised, dpo, 4 credit modes (final shared with Q1), REINFORCE and 4 SB3 agents (Q5)
-    assert len(specs) == 2 * (2 + 4 + 5)
+    # Q1: supervised, REINFORCE (final credit), dpo; Q2: 3 more credit modes; Q5: 4 SB3
+    # agents (its REINFORCE run is Q1's: 2 updates either way); 2 seeds each
+    assert len(specs) == 2 * (3 + 3 + 4)
     for row, spec in zip(rows, specs):
         assert row["status"] == "ok", row.get("error")
         assert RunSpec(**{**row["spec"], "task": tuple(map(tuple, row["spec"]["task"]))}) == spec
@@ -56,7 +57,8 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
         assert (row["episodes_to_threshold"] is None) == (row["seconds_to_threshold"] is None)
         if spec.agent not in SB3_AGENTS:
             assert len(row["curve"]) == spec.iterations // spec.eval_every
-            assert row["episodes"] == spec.iterations * spec.batch_size
+            per_prompt = spec.group_size if spec.agent == "dpo" else 1  # DPO: k per prompt
+            assert row["episodes"] == spec.iterations * spec.batch_size * per_prompt
         else:  # SB3 collects whole rollouts: at least the budget
             assert row["tokens"] >= spec.total_timesteps
             assert row["curve"][0]["tokens"] >= spec.eval_every

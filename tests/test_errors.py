@@ -106,17 +106,25 @@ def test_prompt_longer_than_the_observation_budget() -> None:
             "reward_mode must be one of ('terminal', 'dense', 'progress'), got 'sparse'",
         ),
         ({"split": "valid"}, ConfigError, "split must be one of ('train', 'test'), got 'valid'"),
-        ({"gamma": 1.5}, ConfigError, "gamma must be a finite number in [0.0, 1.0], got 1.5"),
-        ({"max_new_tokens": 0}, ConfigError, "max_new_tokens must be an int in [1, 4096], got 0"),
+        (
+            {"gamma": 1.5},
+            ConfigError,
+            "gamma=1.5 is invalid; expected a finite number in [0.0, 1.0]",
+        ),
+        (
+            {"max_new_tokens": 0},
+            ConfigError,
+            "max_new_tokens=0 is invalid; expected an int in [1, 4096]",
+        ),
         (
             {"max_new_tokens": 10**9},
             ConfigError,
-            "max_new_tokens must be an int in [1, 4096], got 1000000000",
+            "max_new_tokens=1000000000 is invalid; expected an int in [1, 4096]",
         ),
         (
             {"max_prompt_tokens": 5000},
             ConfigError,
-            "max_prompt_tokens must be an int in [1, 4096], got 5000",
+            "max_prompt_tokens=5000 is invalid; expected an int in [1, 4096]",
         ),
         (
             {"render_mode": "rgb_array"},

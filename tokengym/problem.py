@@ -6,7 +6,6 @@ deep inside a worker process.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from .errors import ConfigError, DatasetError, TokenizerError, unexpected_argume
 from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
 from .tasks import DatasetSource, Example, Task, make_task, task_knobs
 from .tokenizer import TokenizerLike, resolve_tokenizer
+from .validation import check_int, check_number
 
 SPLITS = ("train", "test")
 # The arguments of `build_problem`, which both environments take.
@@ -89,24 +89,6 @@ class Problem:
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.vocab_size
-
-
-def _check_number(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def check_positive_int(name: str, value: object, high: int | None = None) -> int:
-    """Returns `value` if it is an int in [1, high] (not a bool); otherwise a `ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        allowed = ">= 1" if high is None else f"in [1, {high}]"
-        raise ConfigError(f"{name} must be an int {allowed}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{name} must be an int in [1, {high}], got {value}")
-    return value
 
 
 def _encode_all(
@@ -216,9 +198,9 @@ def build_problem(
         raise ConfigError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
-    gamma = _check_number("gamma", gamma, 0.0, 1.0)
-    success_threshold = _check_number("success_threshold", success_threshold, -1e300, 1e300)
-    invalid_reward = _check_number("invalid_reward", invalid_reward, -1e300, 1e300)
+    gamma = check_number("gamma", gamma, low=0.0, high=1.0)
+    success_threshold = check_number("success_threshold", success_threshold)
+    invalid_reward = check_number("invalid_reward", invalid_reward)
     if task is None and dataset is None:
         task = "copy"
     task_obj = make_task(task, dataset, **task_knobs)
@@ -257,7 +239,7 @@ def build_problem(
     longest_prompt = max(len(ids) for ids_list in encoded.values() for ids in ids_list)
     if max_prompt_tokens is None:
         max_prompt_tokens = longest_prompt
-    elif check_positive_int("max_prompt_tokens", max_prompt_tokens, MAX_TOKENS) < longest_prompt:
+    elif check_int("max_prompt_tokens", max_prompt_tokens, 1, MAX_TOKENS) < longest_prompt:
         name, i = next(
             (n, i)
             for n, ids_of in encoded.items()
@@ -297,7 +279,7 @@ def build_problem(
                 f"{MAX_TOKENS - 1}"
             )
     else:
-        check_positive_int("max_new_tokens", max_new_tokens, MAX_TOKENS)
+        check_int("max_new_tokens", max_new_tokens, 1, MAX_TOKENS)
         _warn_short_budget(max_new_tokens, answer_ids, examples, origins)
     chosen, reference_ids = examples[split], answer_ids[split]
     answers = [e.answer for e in chosen]

@@ -11,7 +11,10 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -47,7 +50,8 @@ def check_number(
 
     ``low_open`` excludes ``low`` itself (``lr`` must be > 0, ``gamma`` may be 0).
     """
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    ok = real and math.isfinite(value)  # type: ignore[arg-type]
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:

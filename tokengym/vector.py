@@ -20,9 +20,10 @@ from .env import (
     render_tokens,
 )
 from .errors import ConfigError, InvalidActionError, ResetNeeded
-from .problem import ProblemAttributes, build_problem, check_keywords, check_positive_int
+from .problem import ProblemAttributes, build_problem, check_keywords
 from .rewards import STEP_RULES, score
 from .tokenizer import character_table
+from .validation import check_int
 
 # Stop reasons by code, as the object array the infos hold.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
@@ -59,7 +60,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         **env_kwargs: Any,
     ) -> None:
         check_keywords("TokenGenVectorEnv.__init__", VECTOR_ARGUMENTS, env_kwargs)
-        check_positive_int("num_envs", num_envs)
+        check_int("num_envs", num_envs, 1)
         if not isinstance(autoreset_mode, AutoresetMode) and autoreset_mode not in AUTORESET_MODES:
             raise ConfigError(
                 f"autoreset_mode must be an AutoresetMode or one of {AUTORESET_MODES}, got "

@@ -118,8 +118,9 @@ def executor_options(args: argparse.Namespace) -> RayOptions | None:
             f"workers={args.workers!r} is invalid with executor='ray'; expected 1 (Ray runs as "
             f"many at once as the CPUs allow; see --cpus-per-run)"
         )
+    options = RayOptions(**given)
     require_ray()
-    return RayOptions(**given)
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,8 @@ def execute_ray(
     starts a local one on every CPU of this machine; it shuts down only an instance it started.
     Unfinished tasks are cancelled when the caller stops early (Ctrl-C).
     """
+    if not specs:  # a finished suite: no Ray to start
+        return
     require_ray()
     import ray
     from ray.exceptions import RayError

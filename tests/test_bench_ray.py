@@ -1,7 +1,7 @@
 """The suite on Ray (``--executor ray``): the local executor's rows; a dead worker costs one run.
 
 The first lets the command start (and stop) its own local Ray instance, on every CPU; the second
-starts one on 2 CPUs. Both take about 25 s on 2 cores, 5 s of which start Ray.
+starts one on 2 CPUs. Both take 25 to 40 s on 2 busy cores, 12 of them starting and stopping Ray.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """tokengym.bench: the benchmark suite (``tokengym-bench run --suite quick``).
 
 Modules: ``suites`` (the runs as plain data), ``runner`` (trains them with
-``tokengym.agents.train``, one JSONL row each, resumable), ``report`` and ``plots`` (Markdown
-tables and PNGs), ``throughput`` and ``agent_speed`` (question 6).
+``tokengym.agents.train``, one JSONL row each, resumable), ``ray_executor`` (the runs as Ray
+tasks: ``--executor ray``), ``report`` and ``plots`` (Markdown tables and PNGs), ``throughput``
+and ``agent_speed`` (question 6).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The benchmark suite's command.
 
     tokengym-bench run [--suite quick|full|smoke] [--only KEY[,KEY]] [--out DIR]
+                       [--workers N | --executor ray [--address auto|HOST:PORT]]
     tokengym-bench report RESULTS_DIR   (or: python -m tokengym.bench ...)
 
 ``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
 (once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
 report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
-(the full suite adds ``-copy`` variants of the first five).
+(the full suite adds ``-copy`` variants of the first five). ``--executor ray`` runs each run as a
+Ray task (a local instance, or the cluster at ``--address``); this process writes every file.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tokengym.errors import ConfigError
-from tokengym.validation import check_int
+from tokengym.errors import ConfigError, MissingDependencyError
+from tokengym.validation import check_choice, check_int
 
 from . import agent_speed, report, runner, throughput
+from .ray_executor import RayOptions, require_ray
 from .suites import SUITES, THROUGHPUT, Suite
 
 
@@ -69,12 +72,16 @@ def run(
     only: list[str] | None = None,
     progress: bool = True,
     workers: int = 1,
+    cluster: RayOptions | None = None,
 ) -> str:
-    """Run (or resume) a suite in ``out`` and write its report; returns the report's Markdown."""
+    """Run (or resume) a suite in ``out`` and write its report; returns the report's Markdown.
+
+    ``cluster``: run each spec as a Ray task (see ``ray_executor``); None runs them here.
+    """
     check_folder(suite, out)
     out.mkdir(parents=True, exist_ok=True)
     write_suite(suite, out)
-    runner.run_suite(suite, out, only, progress, workers)
+    runner.run_suite(suite, out, only, progress, workers, cluster)
     keys = suite.keys if only is None else only
     if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
         if progress:
@@ -85,6 +92,35 @@ def run(
 
 def _keys(text: str) -> list[str]:
     return [k.strip() for k in text.split(",") if k.strip()]
+
+
+def executor_options(args: argparse.Namespace) -> RayOptions | None:
+    """The Ray options of ``run``'s flags (None: the local executor); rejects a flag that the
+    chosen executor would ignore, and ``--executor ray`` without ray installed.
+
+    Example:
+        >>> args = argparse.Namespace(executor="local", workers=2, address=None,
+        ...                           cpus_per_run=None, gpus_per_run=None)
+        >>> executor_options(args) is None
+        True
+    """
+    check_choice("executor", args.executor, ("local", "ray"))
+    check_int("workers", args.workers, 1)
+    names = ("address", "cpus_per_run", "gpus_per_run")
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.executor == "local":
+        if given:
+            name, value = next(iter(given.items()))
+            raise ConfigError(f"{name}={value!r} is invalid with executor='local'; expected 'ray'")
+        return None
+    if args.workers != 1:
+        raise ConfigError(
+            f"workers={args.workers!r} is invalid with executor='ray'; expected 1 (Ray runs as "
+            f"many at once as the CPUs allow; see --cpus-per-run)"
+        )
+    options = RayOptions(**given)
+    require_ray()
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +151,24 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="runs at once, one process each (same rows for any number; default: 1)",
     )
+    run_parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this machine (--workers); ray: one Ray task per run (same rows)",
+    )
+    run_parser.add_argument(
+        "--address",
+        help="with --executor ray: a running cluster (auto, HOST:PORT); default: a local one",
+    )
+    run_parser.add_argument(
+        "--cpus-per-run", type=float, help="with --executor ray: CPUs per run (default: 1)"
+    )
+    run_parser.add_argument(
+        "--gpus-per-run",
+        type=float,
+        help="with --executor ray: GPUs per run; above 0 runs train on CUDA (default: 0)",
+    )
     report_parser = commands.add_parser("report", help="rebuild report.md and plots of a folder")
     report_parser.add_argument("results_dir", type=Path)
     args = parser.parse_args(argv)
@@ -129,11 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner.select(suite, args.only)
         check_folder(suite, args.out)
-        check_int("workers", args.workers, 1)
-    except ConfigError as e:
+        cluster = executor_options(args)
+    except (ConfigError, MissingDependencyError) as e:
         parser.error(str(e))
     start = time.perf_counter()
-    text = run(suite, args.out, args.only, progress=not args.no_progress, workers=args.workers)
+    progress = not args.no_progress
+    text = run(suite, args.out, args.only, progress, args.workers, cluster)
     print(text)
     seconds = time.perf_counter() - start
     print(

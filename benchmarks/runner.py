@@ -20,10 +20,10 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm import tqdm
@@ -33,6 +33,9 @@ from tokengym.errors import ConfigError
 
 from ..agents import read_metrics, train
 from .suites import RunSpec, Suite
+
+if TYPE_CHECKING:
+    from .ray_executor import RayOptions
 
 RUNS_FILE = "runs.jsonl"
 # Keys of a row that measure time or describe the machine: the only ones that may change between
@@ -59,10 +62,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def _train(spec: RunSpec, out: Path, progress: bool) -> list[dict[str, float | None]]:
+def _train(
+    spec: RunSpec, out: Path, progress: bool, device: str = "cpu"
+) -> list[dict[str, float | None]]:
     """Train one spec with ``train(config)``; returns its metric lines (``metrics.jsonl``)."""
+    config = replace(spec.train_config(out, progress), device=device)
     with contextlib.redirect_stdout(io.StringIO()):  # its "final ..." line; bars use stderr
-        train(spec.train_config(out, progress))
+        train(config)
     return read_metrics(out / "metrics.jsonl")
 
 
@@ -103,14 +109,17 @@ def summarize(spec: RunSpec, points: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def run_spec(spec: RunSpec, out: Path, suite: str = "", progress: bool = False) -> dict[str, Any]:
-    """Train one spec (1 torch thread, CPU) and return its row (``status`` "ok" or "failed").
+def run_spec(
+    spec: RunSpec, out: Path, suite: str = "", progress: bool = False, device: str = "cpu"
+) -> dict[str, Any]:
+    """Train one spec (1 torch thread) and return its row (``status`` "ok" or "failed").
 
     Args:
         spec: the run.
         out: the results folder; the agent's files go to ``out/runs/<run_id>/``.
         suite: the suite's name, recorded in the row.
         progress: show the agent's own progress bar.
+        device: where it trains (``cpu``; ``cuda`` for a Ray task given a GPU), in ``machine``.
     """
     run_dir = out / "runs" / spec.run_id
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a half-written earlier attempt
@@ -118,7 +127,7 @@ def run_spec(spec: RunSpec, out: Path, suite: str = "", progress: bool = False) 
     threads = torch.get_num_threads()
     start = time.perf_counter()
     try:
-        points = curve(_train(spec, run_dir, progress))
+        points = curve(_train(spec, run_dir, progress, device))
         row.update(status="ok", **summarize(spec, points), curve=points)
     except Exception as e:  # one broken agent must not stop the suite; the row says why
         row.update(status="failed", error=f"{type(e).__name__}: {e}")
@@ -129,7 +138,7 @@ def run_spec(spec: RunSpec, out: Path, suite: str = "", progress: bool = False) 
     row["wall_seconds"] = time.perf_counter() - start
     row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     row.update(environment())
-    row["machine"] = {"cpu_count": _cpu_count(), "torch_threads": 1}
+    row["machine"] = {"cpu_count": _cpu_count(), "torch_threads": 1, "device": device}
     return row
 
 
@@ -174,6 +183,7 @@ def run_suite(
     only: Iterable[str] | None = None,
     progress: bool = True,
     workers: int = 1,
+    cluster: RayOptions | None = None,
 ) -> list[dict[str, Any]]:
     """Run the selected specs not finished yet, appending a row to ``runs.jsonl`` as each ends.
 
@@ -184,6 +194,7 @@ def run_suite(
         progress: a bar over runs (and, with one worker, each run's own bar).
         workers: runs at once, each in its own process on 1 torch thread; rows are the same
             for any number (each run seeds everything it draws).
+        cluster: run each spec as a Ray task instead (``workers`` must be 1); same rows.
 
     Returns:
         The rows written by this call, in the order they finished.
@@ -192,7 +203,8 @@ def run_suite(
     todo = pending(suite, out, only)
     bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="run", disable=not progress)
     rows = []
-    for row in execute(todo, out, suite.name, workers, progress and workers == 1):
+    own_bars = progress and workers == 1 and cluster is None
+    for row in execute(todo, out, suite.name, workers, own_bars, cluster):
         append_row(out, row)
         rows.append(row)
         bar.set_postfix_str(f"{row['spec']['agent']} seed={row['spec']['seed']} {row['status']}")
@@ -202,9 +214,19 @@ def run_suite(
 
 
 def execute(
-    specs: list[RunSpec], out: Path, suite: str, workers: int, progress: bool
+    specs: list[RunSpec],
+    out: Path,
+    suite: str,
+    workers: int,
+    progress: bool,
+    cluster: RayOptions | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Rows of ``specs`` as they finish: in this process, or in ``workers`` processes."""
+    """Rows of ``specs`` as they finish: in this process, in ``workers`` processes, or on Ray."""
+    if cluster is not None:
+        from .ray_executor import execute_ray  # here: ray_executor imports this module
+
+        yield from execute_ray(specs, out, suite, cluster)
+        return
     if workers == 1:
         for spec in specs:
             yield run_spec(spec, out, suite, progress)

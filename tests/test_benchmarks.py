@@ -5,8 +5,11 @@ Speed is never asserted; every number except training seconds must repeat exactl
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -262,3 +265,52 @@ def test_conclusions_are_generated_from_the_numbers() -> None:
         in table
     )
     assert report.identical_arms({"a": slow, "b": list(slow), "c": fast}) == [("a", "b")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--address", "auto"), "address='auto' is invalid with executor='local'; expected 'ray'"),
+        (("--gpus-per-run", "1"), "gpus_per_run=1.0 is invalid with executor='local'; expected "
+         "'ray'"),
+        (("--executor", "ray", "--workers", "2"), "workers=2 is invalid with executor='ray'; "
+         "expected 1 (Ray runs as many at once as the CPUs allow; see --cpus-per-run)"),
+        (("--executor", "ray", "--cpus-per-run", "0"),
+         "cpus_per_run=0.0 is invalid; expected a finite number > 0.0"),
+        (("--executor", "ray", "--gpus-per-run", "1.5"),
+         "gpus_per_run=1.5 is invalid; expected a whole number above 1 (Ray)"),
+    ],
+)  # fmt: skip
+def test_executor_flags_are_checked_before_any_run(
+    flags: tuple[str, ...], message: str, tmp_path: Path, capsys
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--suite", "smoke", "--out", str(tmp_path), *flags])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"tokengym-bench: error: {message}"
+    assert not (tmp_path / "runs.jsonl").exists()
+
+
+def test_executor_ray_without_ray_prints_the_pip_line(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "ray" else find_spec(n))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--suite", "smoke", "--out", str(tmp_path), "--executor", "ray"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    pip_line = 'tokengym.bench.ray_executor needs ray: pip install "tokengym[ray]"'
+    assert error == f"tokengym-bench: error: {pip_line}"
+
+
+def test_the_local_executor_runs_without_ray(tmp_path: Path) -> None:
+    code = f"""
+import sys
+sys.modules["ray"] = None  # "import ray" fails, as without the ray extra
+from tokengym.bench.__main__ import main
+main(["run", "--suite", "smoke", "--only", "sl-vs-rl", "--out", {str(tmp_path)!r}, "--no-progress"])
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    rows = runner.read_rows(tmp_path)
+    assert [r["status"] for r in rows] == ["ok"] * len(runner.select(SMOKE, ["sl-vs-rl"]))

@@ -31,7 +31,7 @@ from .device import resolve_device
 from .losses import Decisions, dpo_loss, sequence_logp
 from .policies import Policy
 from .reinforce import rollout_decisions
-from .rollout import Rollout, collect_rollout
+from .rollout import Rollout, collect_rollout, rollout_metrics
 from .supervised import minibatch, reference_decisions
 
 # Metrics of an update, reported as NaN (written as null) on an iteration with no pair.
@@ -218,20 +218,10 @@ class DPOAgent:
         self.episodes += batch.valid.shape[0]
         self.tokens += n_tokens
         metrics = {k: float(v) for k, v in stats.items()}
+        metrics.update(rollout_metrics(batch, t0, t1, t2))
+        metrics["charts/pairs"] = float(len(chosen_rows))
         metrics.update(
-            {
-                "charts/success": float(batch.success.float().mean()),
-                "charts/sequence_reward": float(batch.sequence_reward.mean()),
-                "charts/episode_length": n_tokens / batch.valid.shape[0],
-                "charts/pairs": float(len(chosen_rows)),
-                "charts/episodes": float(self.episodes),
-                "charts/tokens": float(self.tokens),
-                "perf/seconds": t2 - t0,
-                "perf/tokens_per_s": n_tokens / (t2 - t0),
-                "perf/rollout_share": (t1 - t0 - batch.env_seconds) / (t2 - t0),
-                "perf/env_share": batch.env_seconds / (t2 - t0),
-                "perf/update_share": (t2 - t1) / (t2 - t0),
-            }
+            {"charts/episodes": float(self.episodes), "charts/tokens": float(self.tokens)}
         )
         return metrics
 

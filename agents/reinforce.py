@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .device import resolve_device
 from .losses import Decisions, reinforce_loss
 from .policies import Policy
-from .rollout import Rollout, collect_rollout
+from .rollout import Rollout, collect_rollout, rollout_metrics
 
 
 def rollout_decisions(batch: Rollout) -> Decisions:
@@ -128,19 +128,8 @@ class ReinforceAgent:
         self.episodes += batch.valid.shape[0]
         self.tokens += n_tokens
         metrics = {k: float(v) for k, v in stats.items()}
+        metrics.update(rollout_metrics(batch, t0, t1, t2))
         metrics.update(
-            {
-                "charts/success": float(batch.success.float().mean()),
-                "charts/sequence_reward": float(batch.sequence_reward.mean()),
-                "charts/episodic_return": float(batch.rewards.sum(1).mean()),
-                "charts/episode_length": n_tokens / batch.valid.shape[0],
-                "charts/episodes": float(self.episodes),
-                "charts/tokens": float(self.tokens),
-                "perf/seconds": t2 - t0,
-                "perf/tokens_per_s": n_tokens / (t2 - t0),
-                "perf/rollout_share": (t1 - t0 - batch.env_seconds) / (t2 - t0),
-                "perf/env_share": batch.env_seconds / (t2 - t0),
-                "perf/update_share": (t2 - t1) / (t2 - t0),
-            }
+            {"charts/episodes": float(self.episodes), "charts/tokens": float(self.tokens)}
         )
         return metrics

@@ -155,3 +155,30 @@ def collect_rollout(
         prompt_index=torch.as_tensor(np.asarray(prompt_index), dtype=torch.long, device=device),
         env_seconds=env_seconds,
     )
+
+
+def rollout_metrics(batch: Rollout, start: float, rolled: float, end: float) -> dict[str, float]:
+    """Episode statistics and time shares of an iteration that sampled ``batch``.
+
+    Args:
+        batch: the iteration's rollout.
+        start, rolled, end: ``time.perf_counter()`` before the rollout, after it (and after
+            whatever prepares the update), and after the update.
+
+    Returns:
+        ``charts/success``, ``charts/sequence_reward`` (R), ``charts/episodic_return`` (the sum
+        of the env's rewards), ``charts/episode_length`` and the ``perf/*`` time shares.
+    """
+    n_tokens = int(batch.valid.sum())
+    seconds = end - start
+    return {
+        "charts/success": float(batch.success.float().mean()),
+        "charts/sequence_reward": float(batch.sequence_reward.mean()),
+        "charts/episodic_return": float(batch.rewards.sum(1).mean()),
+        "charts/episode_length": n_tokens / batch.valid.shape[0],
+        "perf/seconds": seconds,
+        "perf/tokens_per_s": n_tokens / seconds,
+        "perf/rollout_share": (rolled - start - batch.env_seconds) / seconds,
+        "perf/env_share": batch.env_seconds / seconds,
+        "perf/update_share": (end - rolled) / seconds,
+    }

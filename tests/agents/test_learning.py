@@ -39,12 +39,12 @@ def test_reinforce_learns_the_fixed_target(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_reinforce_learns_short_copy_with_dense_reward_on_unseen_prompts(tmp_path) -> None:
-    """The training command's defaults (dense reward) on copy of 1-3 symbols over 5 letters:
-    120 training prompts of 155, scored on the 35 others."""
+def test_reinforce_learns_short_copy_with_the_defaults_on_unseen_prompts(tmp_path) -> None:
+    """The training command's defaults on copy of 1-3 symbols over 5 letters: 120 training
+    prompts of 155, scored on the 35 others."""
     from tokengym.agents.train import main
 
-    argv = ["--agent", "reinforce", "--task", "copy", "--reward-mode", "dense"]
+    argv = ["--agent", "reinforce", "--task", "copy"]
     for knob in ("min_length=1", "max_length=3", "train_size=120", "test_size=35"):
         argv += ["--env-kwargs", knob]
     argv += ["--iterations", "400", "--eval-every", "20", "--target-success", "0.9"]

@@ -108,7 +108,7 @@ def test_help_lists_every_field_with_its_default(capsys) -> None:
     assert text.count("(default: ") == len(dataclasses.fields(TrainConfig))
     assert "--lr LR Adam learning rate (per agent) (default: per agent: " in text
     assert "--credit {final,every_token,trajectory,env}" in text
-    assert "(default: 'trajectory')" in text
+    assert "(default: 'every_token')" in text
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, no display; before pyplot is imported
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from .stats import iqm_band
 
@@ -37,6 +38,14 @@ def band(runs: list[dict[str, Any]], x: str, points: int = 100) -> tuple[np.ndar
     return grid, mid, low, high
 
 
+def _short(x: float, _: object = None) -> str:
+    """A tick label without an offset text: 2,500 -> "2.5k", 3e6 -> "3M"."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= size:
+            return f"{x / size:g}{suffix}"
+    return f"{x:g}"
+
+
 def _draw(ax: Any, arms: dict[str, list[dict[str, Any]]], x: str) -> None:
     for label, runs in arms.items():
         if not any(r["curve"] for r in runs):
@@ -47,7 +56,7 @@ def _draw(ax: Any, arms: dict[str, list[dict[str, Any]]], x: str) -> None:
     ax.set_xlabel(AXES[x])
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    ax.xaxis.set_major_formatter(FuncFormatter(_short))
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -113,7 +122,7 @@ def throughput_bars(env: dict[str, Any], agents: list[Any], path: Path) -> Path:
         ax.grid(alpha=0.3, axis="x")
         widths = [bar.get_width() for bar in ax.patches]
         ax.set_xlim(0, 1.3 * max(widths, default=1.0))  # room for the value labels
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.xaxis.set_major_formatter(FuncFormatter(_short))
         for bar in ax.patches:
             at = (bar.get_width(), bar.get_y() + bar.get_height() / 2)
             ax.annotate(f"{bar.get_width():,.0f}", at, fontsize=7, va="center", ha="left")

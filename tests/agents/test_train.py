@@ -196,6 +196,9 @@ def _run_until_first_metric_line(argv: list[str], out: Path, env: dict) -> subpr
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A shell that starts a job in the background (as CI may) makes it ignore SIGINT, and
+        # Python then installs no KeyboardInterrupt handler: the child gets the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text():

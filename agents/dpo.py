@@ -17,7 +17,6 @@ Reads top to bottom: config, pair construction, then the agent (pairs -> log-pro
 
 from __future__ import annotations
 
-import copy
 import time
 
 import gymnasium as gym
@@ -26,8 +25,8 @@ import torch
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from .base import Agent, frozen_copy, grouped_prompts
 from .config import TrainConfig
-from .device import resolve_device
 from .losses import Decisions, dpo_loss, sequence_logp
 from .policies import Policy
 from .reinforce import rollout_decisions
@@ -105,7 +104,7 @@ def offline_pairs(
     return minibatch(chosen, keep), minibatch(rollout_decisions(sampled), keep)
 
 
-class DPOAgent:
+class DPOAgent(Agent):
     """Direct preference optimisation on ``TokenGen-v0`` with a frozen reference policy.
 
     Args:
@@ -129,21 +128,12 @@ class DPOAgent:
         config: TrainConfig,
         reference: Policy | None = None,
     ) -> None:
-        if config.agent != self.name:
-            raise ValueError(f"config.agent={config.agent!r} is invalid; expected {self.name!r}")
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.policy = policy.to(self.device)
-        self.reference = copy.deepcopy(reference or policy).to(self.device).eval()
-        self.reference.requires_grad_(False)
+        super().__init__(policy, config)
+        self.reference = frozen_copy(reference or policy, self.device)
         self.env_kwargs = config.make_kwargs(split="train")
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.generator = torch.Generator(self.device).manual_seed(config.seed)  # completions
         self.index_generator = torch.Generator().manual_seed(config.seed)  # CPU: offline pairs
         self.prompt_rng = np.random.default_rng(config.seed)
-        self.iteration = 0
-        self.episodes = 0
-        self.tokens = 0
         if config.dpo_mode == "online":
             n = config.batch_size * config.group_size
             self.vec = gym.make_vec("TokenGen-v0", num_envs=n, **self.env_kwargs)
@@ -160,8 +150,7 @@ class DPOAgent:
     def sample_prompts(self) -> np.ndarray:
         """(batch_size * group_size,) prompt indices: batch_size prompts, each repeated."""
         c = self.config
-        prompts = self.prompt_rng.integers(0, self.base.num_prompts, c.batch_size)
-        return np.repeat(prompts, c.group_size)
+        return grouped_prompts(self.prompt_rng, self.base.num_prompts, c.batch_size, c.group_size)
 
     def rollout(self) -> Rollout:
         """Sample ``group_size`` completions of ``batch_size`` prompts with the current policy."""
@@ -191,13 +180,7 @@ class DPOAgent:
             beta=c.beta,
             loss=c.dpo_loss,
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.max_grad_norm is not None:
-            stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
-                self.policy.parameters(), c.max_grad_norm
-            )
-        self.optimizer.step()
+        self.optimizer_step(loss, stats)
         return stats
 
     def train_iteration(self) -> dict[str, float]:

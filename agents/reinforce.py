@@ -6,7 +6,6 @@ The loss itself lives in ``losses.py``; returns and baselines in ``returns.py``.
 
 from __future__ import annotations
 
-import copy
 import time
 
 import gymnasium as gym
@@ -15,8 +14,8 @@ import torch
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from .base import Agent, frozen_copy, grouped_prompts
 from .config import TrainConfig
-from .device import resolve_device
 from .losses import Decisions, reinforce_loss
 from .policies import Policy
 from .rollout import Rollout, collect_rollout, rollout_metrics
@@ -34,7 +33,7 @@ def rollout_decisions(batch: Rollout) -> Decisions:
     )
 
 
-class ReinforceAgent:
+class ReinforceAgent(Agent):
     """Batched REINFORCE on ``TokenGen-v0``.
 
     Args:
@@ -56,30 +55,22 @@ class ReinforceAgent:
         config: TrainConfig,
         ref_policy: Policy | None = None,
     ) -> None:
-        if config.agent != self.name:
-            raise ValueError(f"config.agent={config.agent!r} is invalid; expected {self.name!r}")
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.policy = policy.to(self.device)
+        super().__init__(policy, config)
         self.env_kwargs = config.make_kwargs()
         self.vec = gym.make_vec("TokenGen-v0", num_envs=config.batch_size, **self.env_kwargs)
         self.base = getattr(self.vec, "unwrapped", self.vec)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.prompt_rng = np.random.default_rng(config.seed)
         self.ref_policy = None
         if config.kl_coef > 0:
-            self.ref_policy = copy.deepcopy(ref_policy or policy).to(self.device).eval()
-            self.ref_policy.requires_grad_(False)
-        self.iteration = 0
-        self.episodes = 0
-        self.tokens = 0
+            self.ref_policy = frozen_copy(ref_policy or policy, self.device)
 
     def sample_prompts(self) -> np.ndarray:
         """(batch_size,) prompt indices: batch_size / group_size prompts, each repeated."""
         k = self.config.group_size
-        prompts = self.prompt_rng.integers(0, self.base.num_prompts, self.config.batch_size // k)
-        return np.repeat(prompts, k)
+        return grouped_prompts(
+            self.prompt_rng, self.base.num_prompts, self.config.batch_size // k, k
+        )
 
     def rollout(self) -> Rollout:
         """Sample one episode per env with the current policy."""
@@ -107,13 +98,7 @@ class ReinforceAgent:
             kl_coef=c.kl_coef,
             ref_policy=self.ref_policy,
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.max_grad_norm is not None:
-            stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
-                self.policy.parameters(), c.max_grad_norm
-            )
-        self.optimizer.step()
+        self.optimizer_step(loss, stats)
         return stats
 
     def train_iteration(self) -> dict[str, float]:

@@ -14,8 +14,8 @@ import torch
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from .base import Agent
 from .config import TrainConfig
-from .device import resolve_device
 from .losses import Decisions, supervised_loss
 from .policies import Policy
 
@@ -83,7 +83,7 @@ def minibatch(d: Decisions, index: torch.Tensor) -> Decisions:
     )
 
 
-class SupervisedAgent:
+class SupervisedAgent(Agent):
     """Teacher-forced maximum likelihood on the train split's references.
 
     Args:
@@ -98,32 +98,17 @@ class SupervisedAgent:
     name = "supervised"
 
     def __init__(self, policy: Policy, config: TrainConfig) -> None:
-        if config.agent != self.name:
-            raise ValueError(f"config.agent={config.agent!r} is invalid; expected {self.name!r}")
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.policy = policy.to(self.device)
-        self.env_kwargs = config.make_kwargs()
+        super().__init__(policy, config)
         env = gym.make("TokenGen-v0", **config.make_kwargs(split="train"))
         self.base = env.unwrapped
         self.data = reference_decisions(env, self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed)  # CPU: indices only
-        self.iteration = 0
-        self.episodes = 0
-        self.tokens = 0
 
     def update(self, batch: Decisions) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of reference decisions."""
         loss = supervised_loss(self.policy, batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         stats = {"losses/nll": loss.detach()}
-        if self.config.max_grad_norm is not None:
-            stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
-                self.policy.parameters(), self.config.max_grad_norm
-            )
-        self.optimizer.step()
+        self.optimizer_step(loss, stats)
         return stats
 
     def train_iteration(self) -> dict[str, float]:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from .base import Agent
 from .checkpoint import load_checkpoint, save_checkpoint
 from .cli import build_parser, parse_config
 from .config import TrainConfig
@@ -30,8 +31,6 @@ from .policies import GRUConfig, Policy, TransformerConfig, build_policy
 from .reinforce import ReinforceAgent
 from .run import INTERRUPTED_EXIT, final_line, new_run_folder, run_folder
 from .supervised import SupervisedAgent
-
-Agent = ReinforceAgent | SupervisedAgent | DPOAgent
 
 
 def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:

@@ -25,6 +25,7 @@ import gymnasium as gym
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 from tokengym._requires import require
 from tokengym.errors import ConfigError
+from tokengym.problem import SPLITS
 from tokengym.rewards import REWARD_MODES
 from tokengym.validation import check_choice, check_int, check_number
 
@@ -41,7 +42,6 @@ VEC_ENVS = ("dummy", "subproc")
 START_METHODS = (None, "spawn", "fork", "forkserver")
 TRACKERS = (None, "wandb")
 DPO_MODES = ("online", "offline")
-SPLITS = ("test", "train")
 
 # What None means in the "per agent" fields. Custom agents count their budget in updates
 # (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
@@ -68,6 +68,11 @@ READ_BY: dict[str, tuple[str, ...]] = {
 }
 AGENT_FIELDS = frozenset(f for names in READ_BY.values() for f in names)
 # Env arguments a run sets itself: they are TrainConfig fields, or fixed by training/evaluation.
+# Fields that are counts (ints >= 1), always or where they are not None.
+_COUNTS = ("width", "layers", "heads", "sb3_embed_dim", "sb3_hidden_dim", "num_envs")
+_COUNTS += ("log_every", "eval_every")
+_OPTIONAL_COUNTS = ("iterations", "total_timesteps", "batch_size", "group_size")
+_OPTIONAL_COUNTS += ("eval_prompts", "threads")
 RUN_ENV_KEYS = {"task": "task", "reward_mode": "reward_mode", "gamma": "gamma", "split": None}
 SB3_RESERVED = ("env", "policy", "seed", "learning_rate", "gamma", "device", "policy_kwargs")
 
@@ -238,15 +243,10 @@ class TrainConfig:
         check_choice("reward_mode", self.reward_mode, REWARD_MODES)
         check_number("gamma", self.gamma, low=0.0, high=1.0)
         check_choice("policy", self.policy, POLICIES)
-        for name in ("width", "layers", "heads", "sb3_embed_dim", "sb3_hidden_dim"):
+        for name in _COUNTS:
             check_int(name, getattr(self, name), 1)
-        for name in ("num_envs", "log_every", "eval_every"):
-            check_int(name, getattr(self, name), 1)
-        for name in ("iterations", "total_timesteps", "batch_size", "group_size"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), 1)
-        for name in ("eval_prompts", "threads"):
-            if getattr(self, name) is not None:
+        for name in _OPTIONAL_COUNTS:
+            if getattr(self, name) is not None:  # None: not read by this agent, or "all"
                 check_int(name, getattr(self, name), 1)
         check_int("seed", self.seed, 0)
         check_number("lr", self.lr, low=0.0, low_open=True)
@@ -337,9 +337,9 @@ class TrainConfig:
         """The training budget in the agent's own unit (iterations or total_timesteps)."""
         return self.total_timesteps if self.is_sb3 else self.iterations  # type: ignore[return-value]
 
-    def to_json(self) -> str:
-        """The config as JSON (``config.json``); callables and data are written by repr."""
-        return json.dumps(dataclasses.asdict(self), indent=2, default=repr) + "\n"
+    def to_plain(self) -> dict[str, Any]:
+        """The config as JSON-ready data (``config.json``); callables are written by repr."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=repr))
 
 
 def _default(f: dataclasses.Field) -> Any:

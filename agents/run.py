@@ -29,8 +29,9 @@ def new_run_folder(out: Path, config: TrainConfig) -> Iterator[RunLogger]:
     existed = out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        (out / "config.json").write_text(config.to_json())
-        logger = RunLogger(out, json.loads(config.to_json()), config.track)
+        plain = config.to_plain()
+        (out / "config.json").write_text(json.dumps(plain, indent=2) + "\n")
+        logger = RunLogger(out, plain, config.track)
     except BaseException:
         if not existed:
             shutil.rmtree(out, ignore_errors=True)

@@ -11,7 +11,6 @@ Ctrl-C saves the weights and metrics so far, prints that line and exits with 130
 
 from __future__ import annotations
 
-import json
 import sys
 
 import gymnasium as gym
@@ -103,7 +102,7 @@ def train(config: TrainConfig) -> dict[str, float]:
             policy=agent.policy,
             vocab=agent.base.tokenizer.vocab,
             agent=agent.name,
-            agent_config=json.loads(config.to_json()),
+            agent_config=config.to_plain(),
             optimizer=agent.optimizer,
             env_kwargs=config.make_kwargs(),
             iteration=agent.iteration,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tokengym.errors import ConfigError
+from tokengym.problem import SPLITS
 from tokengym.validation import check_choice, check_int, check_number
 
 from ..agents.config import AGENTS, BASELINES, CREDITS, REWARD_MODES, SB3_AGENTS, TrainConfig
@@ -101,7 +102,7 @@ class RunSpec:
         check_int("seed", self.seed, 0)
         if self.eval_prompts is not None:
             check_int("eval_prompts", self.eval_prompts, 1)
-        check_choice("eval_split", self.eval_split, ("train", "test"))
+        check_choice("eval_split", self.eval_split, SPLITS)
         check_number("lr", self.lr, low=0.0, low_open=True)
         check_number("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
 

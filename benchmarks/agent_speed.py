@@ -51,8 +51,7 @@ def speed_config(
 def tokens_per_second(lines: list[dict[str, float | None]]) -> float:
     """Tokens/s of training between the warm-up lines and the last line (evaluation excluded)."""
     first, last = lines[WARMUP_LINES - 1], lines[-1]
-    tokens = float(last.get("charts/env_steps") or last["charts/tokens"] or 0.0)
-    tokens -= float(first.get("charts/env_steps") or first["charts/tokens"] or 0.0)
+    tokens = float(last["charts/tokens"] or 0.0) - float(first["charts/tokens"] or 0.0)
     seconds = float(last["charts/train_seconds"] or 0.0) - float(
         first["charts/train_seconds"] or 0.0
     )

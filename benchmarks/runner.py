@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,9 +66,8 @@ def _train(
     spec: RunSpec, out: Path, progress: bool, device: str = "cpu"
 ) -> list[dict[str, float | None]]:
     """Train one spec with ``train(config)``; returns its metric lines (``metrics.jsonl``)."""
-    config = replace(spec.train_config(out, progress), device=device)
     with contextlib.redirect_stdout(io.StringIO()):  # its "final ..." line; bars use stderr
-        train(config)
+        train(spec.train_config(out, progress, device))
     return read_metrics(out / "metrics.jsonl")
 
 
@@ -123,7 +122,7 @@ def run_spec(
     """
     run_dir = out / "runs" / spec.run_id
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a half-written earlier attempt
-    row: dict[str, Any] = {"run_id": spec.run_id, "suite": suite, "spec": asdict(spec)}
+    row = _row_head(spec, suite)
     threads = torch.get_num_threads()
     start = time.perf_counter()
     try:
@@ -136,7 +135,7 @@ def run_spec(
     finally:
         torch.set_num_threads(threads)
     row["wall_seconds"] = time.perf_counter() - start
-    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    row["finished_at"] = _now()
     row.update(environment())
     row["machine"] = {"cpu_count": _cpu_count(), "torch_threads": 1, "device": device}
     return row
@@ -243,11 +242,17 @@ def execute(
 
 def failed_row(spec: RunSpec, suite: str, error: BaseException) -> dict[str, Any]:
     """The row of a run whose worker died before returning one (re-run on resume)."""
-    return {
-        "run_id": spec.run_id,
-        "suite": suite,
-        "spec": asdict(spec),
+    return _row_head(spec, suite) | {
         "status": "failed",
         "error": f"{type(error).__name__}: {error}",
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "finished_at": _now(),
     }
+
+
+def _row_head(spec: RunSpec, suite: str) -> dict[str, Any]:
+    """What every row of a spec starts with: its id, suite and fields."""
+    return {"run_id": spec.run_id, "suite": suite, "spec": asdict(spec)}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

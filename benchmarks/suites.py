@@ -117,8 +117,8 @@ class RunSpec:
         """The ``gym.make("TokenGen-v0", ...)`` kwargs of training."""
         return {**dict(self.task), "reward_mode": self.reward_mode, "gamma": self.gamma}
 
-    def train_config(self, out: Path, progress: bool = False) -> TrainConfig:
-        """The run as ``train(config)`` takes it: 1 torch thread on the CPU, no checkpoint.
+    def train_config(self, out: Path, progress: bool = False, device: str = "cpu") -> TrainConfig:
+        """The run as ``train(config)`` takes it: 1 torch thread on ``device``, no checkpoint.
 
         Only the fields the agent reads are passed (TrainConfig rejects the others); REINFORCE
         samples ``group_size`` completions per prompt for the leave-one-out baseline only.
@@ -135,7 +135,7 @@ class RunSpec:
             "eval_prompts": self.eval_prompts,
             "eval_split": self.eval_split,
             "seed": self.seed,
-            "device": "cpu",
+            "device": device,
             "threads": 1,  # fastest for these small networks, and one reduction order
             "out": str(out),
             "checkpoint": False,  # MBs per run; the suite needs the curves

@@ -274,8 +274,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             **END_INFO_DEFAULTS,
             "gamma": p.gamma,
         }
-        info = self._info.copy()
-        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
+        info = self._new_info()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
@@ -330,9 +329,14 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             )
         if self.render_mode == "human":
             self.render()
+        info = self._new_info()
+        return self._obs.copy(), reward, False, False, info
+
+    def _new_info(self) -> dict[str, Any]:
+        """This episode's info with fresh copies of the two masks (callers may mutate them)."""
         info = self._info.copy()
         info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
-        return self._obs.copy(), reward, False, False, info
+        return info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.problem
@@ -358,8 +362,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
                 stop_reason == "eos",
             )
             reward = shaped + sequence_reward
-        info = self._info.copy()
-        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
+        info = self._new_info()
         info["completion"], info["sequence_reward"] = completion, sequence_reward
         info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
         info["stop_reason"] = stop_reason

@@ -91,6 +91,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._offsets = np.arange(p.max_new_tokens)
         self._masks = np.repeat(p.action_mask[None], num_envs, axis=0)
         self._masks_bool = self._masks.astype(bool)
+        self._rule = STEP_RULES[p.reward_mode]  # the reward mode's per-step rule (None: terminal)
         self._prompt_texts = np.array(p.prompts, dtype=object)
         self._reference_texts = np.array([r or "" for r in p.references], dtype=object)
         self._no_strings = np.full(num_envs, "", dtype=object)
@@ -246,7 +247,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         expected = table[self._index, np.minimum(n - 1, table.shape[1] - 1)]
         extends = (self._matched == n - 1) & (n <= self._reference_length) & (expected == tokens)
         self._matched = np.where(extends, n, self._matched)
-        rule = STEP_RULES[p.reward_mode]
+        rule = self._rule
         if rule is None:
             rewards = np.zeros(self.num_envs, dtype=np.float64)
         else:  # the ending rows get their reward in _finish, the resetting rows a fresh state
@@ -320,7 +321,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
                 dtype=np.float64,
             )
         sequence[invalid] = p.invalid_reward
-        rule = STEP_RULES[p.reward_mode]
+        rule = self._rule
         if rule is None:
             rewards[rows] = sequence
         else:

@@ -6,6 +6,7 @@ deep inside a worker process.
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from dataclasses import dataclass
@@ -21,24 +22,6 @@ from .tokenizer import TokenizerLike, resolve_tokenizer
 from .validation import check_int, check_number
 
 SPLITS = ("train", "test")
-# The arguments of `build_problem`, which both environments take.
-PROBLEM_ARGUMENTS = (
-    "task",
-    "dataset",
-    "reward",
-    "reward_mode",
-    "gamma",
-    "max_new_tokens",
-    "max_prompt_tokens",
-    "split",
-    "tokenizer",
-    "success_threshold",
-    "invalid_reward",
-    "pad_token",
-    "bos_token",
-    "sep_token",
-    "eos_token",
-)
 # Largest generation and prompt budgets: the prompt tables hold (prompts, 2 + both budgets)
 # int64 ids, 33 MB for 1000 prompts at this bound.
 MAX_TOKENS = 4096
@@ -142,7 +125,7 @@ def check_keywords(owner: str, own_arguments: tuple[str, ...], kwargs: dict[str,
     knobs = task_knobs(kwargs.get("task"), kwargs.get("dataset"))
     if knobs is None:
         return  # an unknown task name: make_task says so
-    arguments = own_arguments + PROBLEM_ARGUMENTS
+    arguments = own_arguments + problem_arguments()
     for name in kwargs:
         if name not in arguments and name not in knobs[1]:
             raise unexpected_argument(owner, name, arguments, knobs[1], knobs[0])
@@ -378,3 +361,10 @@ class ProblemAttributes:
     @property
     def observation_length(self) -> int:
         return self.problem.observation_length
+
+
+def problem_arguments() -> tuple[str, ...]:
+    """The named arguments of `build_problem`, which both environments take (its signature is
+    the list, so an argument added there is known here)."""
+    parameters = inspect.signature(build_problem).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD)

@@ -19,7 +19,6 @@ from .suites import RunSpec
 REPORT_FILE = "report.md"
 SUITE_FILE = "suite.json"
 THROUGHPUT_FILE = "throughput.json"
-NEVER = float("inf")
 
 
 def spec_of(row: dict[str, Any]) -> RunSpec:
@@ -50,14 +49,13 @@ def auc(row: dict[str, Any]) -> float:
     return sum(p["success"] for p in points) / len(points) if points else 0.0
 
 
-def to_threshold(runs: list[dict], key: str) -> list[float]:
-    """Per seed cost to the threshold (``key``: episodes, tokens or seconds); never is inf."""
-    return [NEVER if r[key] is None else float(r[key]) for r in runs]
-
-
-def budget(runs: list[dict], key: str) -> float:
-    """The most any seed spent (the ``>budget`` of a never-reached cost)."""
-    return max(float(r[key] or 0.0) for r in runs)
+def cost_cell(runs: list[dict], key: str, spent: str, reached: bool = False) -> str:
+    """IQM [CI] over seeds of a cost to the threshold (``key``, None where never reached), a
+    never-reached bound printed as ``>`` the most any seed spent (``spent``); with
+    ``reached``, the seeds that got there too."""
+    summary = stats.to_threshold([r[key] for r in runs])
+    budget = max(float(r[spent] or 0.0) for r in runs)
+    return summary.format(budget) if reached else summary.estimate.format(budget)
 
 
 def question_table(arms: dict[str, list[dict]], with_time: bool = True) -> str:
@@ -74,16 +72,11 @@ def question_table(arms: dict[str, list[dict]], with_time: bool = True) -> str:
             str(len(runs)),
             stats.bootstrap_ci([r["final_success"] for r in runs]).format(),
             stats.bootstrap_ci([auc(r) for r in runs]).format(),
-            stats.to_threshold(to_threshold(runs, "episodes_to_threshold")).format(
-                budget(runs, "episodes")
-            ),
-            stats.to_threshold(to_threshold(runs, "tokens_to_threshold")).estimate.format(
-                budget(runs, "tokens")
-            ),
+            cost_cell(runs, "episodes_to_threshold", "episodes", reached=True),
+            cost_cell(runs, "tokens_to_threshold", "tokens"),
         ]
         if with_time:
-            seconds = to_threshold(runs, "seconds_to_threshold")
-            cells.append(stats.to_threshold(seconds).estimate.format(budget(runs, "train_seconds")))
+            cells.append(cost_cell(runs, "seconds_to_threshold", "train_seconds"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

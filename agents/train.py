@@ -33,9 +33,7 @@ from .supervised import SupervisedAgent
 
 
 def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
-    """The policy ``config`` describes (seeded by ``config.seed``), or ``config.init``'s."""
-    if config.init is not None:
-        return load_checkpoint(config.init).policy
+    """A new policy as ``config`` describes it (weights seeded by ``config.seed``)."""
     torch.manual_seed(config.seed)  # weight init
     value_head = config.agent == "reinforce" and config.baseline == "value"
     if config.policy == "gru":
@@ -57,9 +55,10 @@ def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
 def make_agent(config: TrainConfig) -> Agent:
     """The agent of ``config`` with its policy (``--init`` checked against the vocabulary)."""
     probe = gym.make("TokenGen-v0", **config.make_kwargs()).unwrapped
-    policy = make_policy(config, probe.tokenizer.vocab_size, probe.observation_length)
-    if config.init is not None:
-        load_checkpoint(config.init, probe)  # raises on a different vocabulary
+    if config.init is not None:  # raises on a different vocabulary
+        policy = load_checkpoint(config.init, probe).policy
+    else:
+        policy = make_policy(config, probe.tokenizer.vocab_size, probe.observation_length)
     if config.agent == "supervised":
         return SupervisedAgent(policy, config)
     if config.agent == "dpo":

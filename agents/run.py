@@ -45,3 +45,11 @@ def new_run_folder(out: Path, config: TrainConfig) -> Iterator[RunLogger]:
 def final_line(final: dict[str, float], out: Path) -> str:
     """The command's last line: ``final key=value ... run=<out>``."""
     return "final " + " ".join(f"{k}={v:.4g}" for k, v in final.items()) + f" run={out}"
+
+
+def end_run(final: dict[str, float], out: Path, interrupted: bool) -> None:
+    """Print the final line; after Ctrl-C (the weights and metrics saved) raise it again, so
+    that a script stops as usual and the command exits with ``INTERRUPTED_EXIT``."""
+    print(final_line(final, out) + (" (interrupted)" if interrupted else ""), flush=True)
+    if interrupted:
+        raise KeyboardInterrupt

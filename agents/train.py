@@ -28,7 +28,7 @@ from .evaluate import evaluate_policy, reached
 from .metrics import RunLogger
 from .policies import GRUConfig, Policy, TransformerConfig, build_policy
 from .reinforce import ReinforceAgent
-from .run import INTERRUPTED_EXIT, final_line, new_run_folder, run_folder
+from .run import INTERRUPTED_EXIT, end_run, new_run_folder, run_folder
 from .supervised import SupervisedAgent
 
 
@@ -85,12 +85,12 @@ def train(config: TrainConfig) -> dict[str, float]:
         >>> final["eval/greedy_success"] >= 0.9
         True
     """
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     if config.is_sb3:
-        from .sb3.train import run_sb3  # needs the sb3 extra
+        from .sb3.train import run_sb3  # needs the sb3 extra; sets (and restores) threads
 
         return run_sb3(config, run_folder(config))
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     agent = make_agent(config)  # every start-up error comes before the folder exists
     out = run_folder(config)
     with new_run_folder(out, config) as logger:
@@ -106,9 +106,7 @@ def train(config: TrainConfig) -> dict[str, float]:
             env_kwargs=config.make_kwargs(),
             iteration=agent.iteration,
         )
-    print(final_line(final, out) + (" (interrupted)" if interrupted else ""), flush=True)
-    if interrupted:
-        raise KeyboardInterrupt
+    end_run(final, out, interrupted)
     return final
 
 

@@ -20,7 +20,7 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 
 from ..config import TrainConfig
 from ..evaluate import EvalResult, evaluate
-from ..run import final_line, new_run_folder
+from ..run import end_run, new_run_folder
 from .act import sb3_act
 from .callbacks import MetricsCallback, Sink
 from .envs import ENV_ID, make_vec_env
@@ -199,8 +199,5 @@ def run_sb3(config: TrainConfig, out: Path) -> dict[str, float]:
     final = {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
     final["charts/train_seconds"] = metrics.get("charts/train_seconds", 0.0)
     final["charts/env_steps"] = float(model.num_timesteps)
-    interrupted = metrics.get("interrupted") == 1.0
-    print(final_line(final, out) + (" (interrupted)" if interrupted else ""), flush=True)
-    if interrupted:
-        raise KeyboardInterrupt
+    end_run(final, out, interrupted=metrics.get("interrupted") == 1.0)
     return metrics

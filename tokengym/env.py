@@ -9,7 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .errors import ConfigError, InvalidActionError, RenderModeError, ResetNeeded
+from .errors import InvalidActionError, RenderModeError, ResetNeeded
+from .options import check_prefix, check_prompt_index, check_reset_options
 from .problem import ProblemAttributes, TokenizerArg, build_problem, check_keywords
 from .rewards import STEP_RULES, RewardFn, score
 from .tasks import DatasetSource, Task
@@ -40,24 +41,6 @@ def render_tokens(tokenizer: TokenizerLike, ids: list[int]) -> str:
     """Text of `ids` with the special tokens shown by name ("ab<eos>"), others as `<id>`."""
     names = {getattr(tokenizer, f"{r}_id"): f"<{r}>" for r in ("pad", "bos", "sep", "eos")}
     return "".join(names.get(t) or tokenizer.decode([t]) or f"<{t}>" for t in ids)
-
-
-def check_reset_options(options: dict[str, Any] | None) -> Any:
-    """The `prompt_index` option, or None; any other option is an error."""
-    if not options:
-        return None
-    unknown = sorted(set(options) - {"prompt_index"})
-    if unknown:
-        raise ConfigError(f"unknown reset options {unknown}; the only option is 'prompt_index'")
-    return options.get("prompt_index")
-
-
-def check_prompt_index(index: object, num_prompts: int) -> int:
-    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-        raise ConfigError(f"prompt_index must be an int in [0, {num_prompts - 1}], got {index!r}")
-    if not 0 <= index < num_prompts:
-        raise ConfigError(f"prompt_index must be in [0, {num_prompts - 1}], got {index}")
-    return int(index)
 
 
 def _type_name(kind: type) -> str:
@@ -107,6 +90,14 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     ## Starting State
     `[BOS] prompt [SEP]` followed by PAD, for a prompt drawn with `self.np_random`;
     `reset(options={"prompt_index": i})` pins prompt i of the split.
+    `reset(options={"prompt_index": i, "prefix": ids})` starts the episode with the token ids
+    `ids` already generated: the observation, the mask, the rewards to come (dense and progress
+    shaping included) and the end are exactly those after stepping `ids` from the plain reset
+    (the info too: nothing has ended). A prefix may be empty; it may not contain EOS, PAD, BOS
+    or SEP, and holds at most `max_new_tokens - 1` tokens (at `max_new_tokens` the episode
+    would have ended); a bad one raises `ConfigError` naming the position. Without
+    `prompt_index` the prompt is drawn as usual. An outer `TimeLimit` counts steps from the
+    reset, not the prefix. Any other option, or options that are not a dict, is an error.
 
     ## Rewards
     - `reward_mode="terminal"`: 0 on every step but the last, which pays R.
@@ -222,6 +213,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
         self._mask_bool = p.action_mask.astype(bool)
         self._allowed = self._mask_bool.tolist()
+        self._specials = p.special_tokens  # may not be in a prefix
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
         # The reward mode's rule (rewards.STEP_RULES): shaping of a step, and of the last one.
         self._shape, self._close = STEP_RULES[p.reward_mode] or (None, None)
@@ -255,7 +247,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         p = self.problem
-        pinned = check_reset_options(options) if options else None
+        pinned, prefix = check_reset_options(options)
+        if prefix is not None:
+            prefix = check_prefix(prefix, self._vocab, self._specials, self._max_new, "prefix")
         if pinned is None:
             index = self._draw_prompt_index()
         else:
@@ -274,10 +268,25 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             **END_INFO_DEFAULTS,
             "gamma": p.gamma,
         }
+        if prefix:
+            self._advance(prefix)
         info = self._new_info()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
+
+    def _advance(self, prefix: list[int]) -> None:
+        """Appends checked tokens (no EOS, none masked, the budget not reached) as `step` does,
+        so the matched count and the shaping state are those of stepping them."""
+        reference, n = self._reference, self._generated
+        for token in prefix:
+            self._obs[self._start + n] = token
+            n += 1
+            if self._matched == n - 1 and n <= len(reference) and reference[n - 1] == token:
+                self._matched = n
+            if self._shape is not None:
+                self._phi = self._shape(self._matched, n, len(reference), self._phi, self._gamma)[1]
+        self._generated = n
 
     def _check_action(self, action: object) -> int:
         """The token id of a valid action; anything else raises `InvalidActionError`."""

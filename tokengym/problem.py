@@ -73,6 +73,12 @@ class Problem:
     def vocab_size(self) -> int:
         return self.tokenizer.vocab_size
 
+    @property
+    def special_tokens(self) -> dict[int, str]:
+        """The ids of EOS, PAD, BOS and SEP, with their names."""
+        tok = self.tokenizer
+        return {tok.eos_id: "EOS", tok.pad_id: "PAD", tok.bos_id: "BOS", tok.sep_id: "SEP"}
+
 
 def _encode_all(
     tokenizer: TokenizerLike, texts: list[str], what: str, where: list[str]

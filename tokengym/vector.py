@@ -11,15 +11,15 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .env import (
-    PROMPT_DRAW_BLOCK,
-    STOP_REASONS,
-    check_prompt_index,
-    check_render_mode,
-    check_reset_options,
-    render_tokens,
-)
+from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_render_mode, render_tokens
 from .errors import ConfigError, InvalidActionError, ResetNeeded
+from .options import (
+    check_prefix,
+    check_prompt_index,
+    check_reset_options,
+    row_prefixes,
+    state_after,
+)
 from .problem import ProblemAttributes, build_problem, check_keywords
 from .rewards import STEP_RULES, score
 from .tokenizer import character_table
@@ -43,8 +43,20 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     "NextStep" (default: the step after an episode's end resets that sub-env and ignores its
     action), "SameStep" (the ending step resets at once; `infos["final_obs"]` and
     `infos["final_info"]` hold the end) or "Disabled" (`reset(options={"reset_mask": m})`
-    resets the ended sub-envs). `reset(options={"prompt_index": ...})` takes an int for every
-    sub-env or an int array of shape (num_envs,).
+    resets the ended sub-envs).
+
+    `reset(options=...)` takes the options of `TokenGenEnv.reset`, each for every sub-env or
+    per sub-env, plus `reset_mask`:
+    - `"reset_mask"`: a bool array of shape (num_envs,); only its True sub-envs are reset, the
+      others keep their episodes (and get blanks in the infos, as in `SyncVectorEnv`).
+    - `"prompt_index"`: an int for every sub-env, or an int array of shape (num_envs,).
+    - `"prefix"`: token ids generated before the first step (see `TokenGenEnv`): one sequence
+      of ids for every sub-env, or a sequence of num_envs entries, each None (no prefix) or a
+      sequence of ids.
+    Per-sub-env values are all checked, and those of sub-envs outside `reset_mask` are unused.
+    Example, VinePPO's K rollouts from the prefix `[5, 6]` of prompt 3 in rows 0..K-1:
+    `reset(options={"reset_mask": rows, "prompt_index": 3, "prefix": [5, 6]})`.
+    Autoresets (NextStep, SameStep) always start a drawn prompt with no prefix.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
@@ -97,6 +109,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._no_strings = np.full(num_envs, "", dtype=object)
         self._gammas = np.full(num_envs, p.gamma)
         self._all = np.ones(num_envs, dtype=bool)
+        self._specials = p.special_tokens  # may not be in a prefix
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
         self._index = np.zeros(num_envs, dtype=np.int64)
@@ -148,8 +161,34 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._phi[rows] = 0.0
         self._needs_reset[rows] = False
 
-    def _reset_mask(self, options: dict[str, Any]) -> np.ndarray:
-        mask = options.pop("reset_mask")
+    def _check(self, prefix: object, name: str) -> list[int]:
+        p = self.problem
+        return check_prefix(prefix, p.vocab_size, self._specials, p.max_new_tokens, name)
+
+    def _advance(self, rows: np.ndarray, prefixes: list[list[int]]) -> None:
+        """Appends each row's checked prefix as stepping it would: the matched counts and the
+        shaping states are those after its tokens."""
+        p = self.problem
+        lengths = np.array([len(prefix) for prefix in prefixes], dtype=np.int64)
+        rows, prefixes = rows[lengths > 0], [prefix for prefix in prefixes if prefix]
+        if not prefixes:
+            return
+        matched = np.zeros(len(rows), dtype=np.int64)
+        for k, (row, prefix) in enumerate(zip(rows, prefixes)):
+            start = self._start[row]
+            self._obs[row, start : start + len(prefix)] = prefix
+            reference = p.reference_ids[self._index[row]] or []
+            while matched[k] < min(len(prefix), len(reference)) and (
+                prefix[matched[k]] == reference[matched[k]]
+            ):
+                matched[k] += 1
+        generated = lengths[lengths > 0]
+        self._generated[rows], self._matched[rows] = generated, matched
+        if self._rule is not None:
+            length = self._reference_length[rows]
+            self._phi[rows] = state_after(self._rule.step, matched, generated, length, p.gamma)
+
+    def _reset_mask(self, mask: object) -> np.ndarray:
         shape = (self.num_envs,)
         if not (
             isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == shape
@@ -183,12 +222,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Resets every sub-env, or those of `options["reset_mask"]` (a bool array)."""
         rows = self._rows
+        pinned, prefix = check_reset_options(options, ("reset_mask",))
         if options and "reset_mask" in options:
-            options = dict(options)
-            rows = self._reset_mask(options)
-        pinned = check_reset_options(options)
+            rows = self._reset_mask(options["reset_mask"])
+        prefixes = None if prefix is None else row_prefixes(prefix, self.num_envs, self._check)
         self._seed(seed, rows)
         self._reset_rows(rows, self._pinned_indices(pinned, rows))
+        if prefixes is not None:
+            self._advance(rows, [prefixes[row] for row in rows])
         self._started = True
         infos = self._infos()
         if len(rows) < self.num_envs:

@@ -212,6 +212,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         # Hot-path copies of the problem's constants, as plain Python objects.
         self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
         self._mask_bool = p.action_mask.astype(bool)
+        self._mask_bool.flags.writeable = False  # shared by every info, as `p.action_mask` is
         self._allowed = self._mask_bool.tolist()
         self._specials = p.special_tokens  # may not be in a prefix
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
@@ -231,8 +232,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._draw_pos, self._draw_rng = 0, None
 
     def action_masks(self) -> np.ndarray:
-        """Tokens that may be generated (bool, shape (V,)): the sb3-contrib MaskablePPO hook."""
-        return self._mask.astype(bool)
+        """Tokens that may be generated (bool, shape (V,), read-only): the sb3-contrib
+        MaskablePPO hook."""
+        return self._mask_bool
 
     def _draw_prompt_index(self) -> int:
         rng, position = self.np_random, self._draw_pos
@@ -267,10 +269,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             "prompt_index": index,
             **END_INFO_DEFAULTS,
             "gamma": p.gamma,
+            "action_mask": self._mask,  # read-only, shared by every step
+            "action_mask_bool": self._mask_bool,
         }
         if prefix:
             self._advance(prefix)
-        info = self._new_info()
+        info = self._info.copy()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
@@ -338,14 +342,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             )
         if self.render_mode == "human":
             self.render()
-        info = self._new_info()
-        return self._obs.copy(), reward, False, False, info
-
-    def _new_info(self) -> dict[str, Any]:
-        """This episode's info with fresh copies of the two masks (callers may mutate them)."""
         info = self._info.copy()
-        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
-        return info
+        return self._obs.copy(), reward, False, False, info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.problem
@@ -358,6 +356,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         elif p.scores_by_ids:  # exact match under a one-char-per-id tokenizer: compare ids
             exact = self._matched == kept == len(self._reference)
             sequence_reward = 1.0 if exact else 0.0
+        elif p.exact_reward:  # exact match of the texts: no call through `score`
+            sequence_reward = 1.0 if completion == reference else 0.0
         else:
             sequence_reward = score(p.reward_fn, prompt, completion, reference)
         reward = sequence_reward
@@ -371,7 +371,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
                 stop_reason == "eos",
             )
             reward = shaped + sequence_reward
-        info = self._new_info()
+        info = self._info.copy()
         info["completion"], info["sequence_reward"] = completion, sequence_reward
         info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
         info["stop_reason"] = stop_reason

@@ -60,6 +60,9 @@ class Problem:
     # True when R is 1.0 iff the generated ids equal the reference ids (else 0.0), so a batch
     # can be scored without decoding: an exact-match reward under a one-char-per-id tokenizer.
     scores_by_ids: bool
+    # True when R is exact match of the completion's text with the reference (every prompt has
+    # one): the envs then compare texts instead of calling the reward per episode.
+    exact_reward: bool
 
     @property
     def num_prompts(self) -> int:
@@ -307,6 +310,7 @@ def build_problem(
             np.array([-1 if r is None else len(r) for r in reference_ids], np.int64)
         ),
         scores_by_ids=exact and getattr(tok, "is_char_level", False),
+        exact_reward=exact,
     )
 
 

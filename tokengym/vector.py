@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from .decoding import batch_decoder
 from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_render_mode, render_tokens
 from .errors import ConfigError, InvalidActionError, ResetNeeded
 from .options import (
@@ -22,14 +23,22 @@ from .options import (
 )
 from .problem import ProblemAttributes, build_problem, check_keywords
 from .rewards import STEP_RULES, score
-from .tokenizer import character_table
+from .tokenizer import Tokenizer, TokenizerLike, character_table
 from .validation import check_int
+from .vector_infos import VectorInfos
 
 # Stop reasons by code, as the object array the infos hold.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
 STOP_NAMES = np.array(STOP_REASONS, dtype=object)
 AUTORESET_MODES = [mode.value for mode in AutoresetMode]
 VECTOR_ARGUMENTS = ("num_envs", "max_episode_steps", "copy", "render_mode", "autoreset_mode")
+
+
+def fast_decode(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
+    """`tokenizer.decode`, or the HF method it calls (the same text, one Python call less)."""
+    if type(tokenizer).decode is Tokenizer.decode:
+        return tokenizer.hf.decode  # type: ignore[attr-defined]  # skips special tokens
+    return tokenizer.decode
 
 
 class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
@@ -101,14 +110,10 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._chars = None if table is None else np.array(table, dtype="<U1")
         self._rows = np.arange(num_envs)
         self._offsets = np.arange(p.max_new_tokens)
-        self._masks = np.repeat(p.action_mask[None], num_envs, axis=0)
-        self._masks_bool = self._masks.astype(bool)
+        self._info = VectorInfos(p, num_envs)
+        self._decode = fast_decode(p.tokenizer)
+        self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
         self._rule = STEP_RULES[p.reward_mode]  # the reward mode's per-step rule (None: terminal)
-        self._prompt_texts = np.array(p.prompts, dtype=object)
-        self._reference_texts = np.array([r or "" for r in p.references], dtype=object)
-        self._no_strings = np.full(num_envs, "", dtype=object)
-        self._gammas = np.full(num_envs, p.gamma)
-        self._all = np.ones(num_envs, dtype=bool)
         self._specials = p.special_tokens  # may not be in a prefix
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
@@ -340,18 +345,23 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         p = self.problem
         index = self._index[rows]
         columns = self._start[rows, None] + self._offsets  # (k, max_new_tokens)
-        generated = np.where(self._offsets < kept[:, None], self._obs[rows[:, None], columns], -1)
+        # The generated ids, then the ending EOS or masked token and PAD: specials, which the
+        # character and batch tables decode to "".
+        tokens = self._obs[rows[:, None], columns]
+        completions = np.empty(len(rows), dtype=object)
         if self._chars is not None:
-            chars = self._chars[np.maximum(generated, 0)]
-            chars[generated < 0] = ""
-            completions = chars.view(f"<U{p.max_new_tokens}").ravel().astype(object)
+            completions[:] = self._chars[tokens].view(f"<U{p.max_new_tokens}").ravel()
+        elif self._batch_decode is not None:
+            completions[:] = self._batch_decode(tokens)
         else:
-            completions = np.empty(len(rows), dtype=object)
-            completions[:] = [p.tokenizer.decode(g[g >= 0].tolist()) for g in generated]
+            ids = [g[:k] for g, k in zip(tokens.tolist(), kept.tolist())]
+            completions[:] = list(map(self._decode, ids))
         invalid = stop == STOP_INVALID
         if p.scores_by_ids:
             exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
             sequence = exact.astype(np.float64)
+        elif p.exact_reward:  # exact match: compare the texts without a call per episode
+            sequence = (completions == self._info.references[index]).astype(np.float64)
         else:
             references = [p.references[i] for i in index]
             sequence = np.array(
@@ -380,58 +390,16 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
 
     # ------------------------------------------------------------------ infos
     def _infos(self, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
-        """Gymnasium's vector info layout (a value array and a `_key` mask per key) with every
-        key for every sub-env, as a `SyncVectorEnv` of `TokenGenEnv` builds it; `end` holds the
-        values of the episodes that ended on this step."""
-        index, all_ = self._index, self._all
-        completion, sequence = self._no_strings.copy(), np.zeros(self.num_envs)
-        success, stop_reason = np.zeros(self.num_envs, dtype=bool), self._no_strings.copy()
-        if end is not None:
-            rows = end[0]
-            completion[rows], sequence[rows], success[rows], stop_reason[rows] = end[1:]
-        return {
-            "prompt": self._prompt_texts[index],
-            "_prompt": all_.copy(),
-            "reference": self._reference_texts[index],
-            "_reference": all_.copy(),
-            "prompt_index": index.copy(),
-            "_prompt_index": all_.copy(),
-            "completion": completion,
-            "_completion": all_.copy(),
-            "sequence_reward": sequence,
-            "_sequence_reward": all_.copy(),
-            "success": success,
-            "_success": all_.copy(),
-            "stop_reason": stop_reason,
-            "_stop_reason": all_.copy(),
-            "gamma": self._gammas.copy(),
-            "_gamma": all_.copy(),
-            "action_mask": self._masks.copy(),
-            "_action_mask": all_.copy(),
-            "action_mask_bool": self._masks_bool.copy(),
-            "_action_mask_bool": all_.copy(),
-        }
+        return self._info.build(self._index, end)
 
-    @staticmethod
-    def _only(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
-        """`infos` for the sub-envs in the bool array `rows`; the others get Gymnasium's blanks
-        (None in object arrays, 0 elsewhere) and False in the `_key` masks."""
-        out: dict[str, Any] = {}
-        for key, value in infos.items():
-            if key.startswith("_"):
-                out[key] = rows.copy()
-            else:
-                blank = value.copy()
-                blank[~rows] = None if value.dtype == object else 0
-                out[key] = blank
-        return out
+    _only = staticmethod(VectorInfos.only)
 
     def _observation(self) -> np.ndarray:
         return self._obs.copy() if self.copy else self._obs
 
     def action_masks(self) -> np.ndarray:
-        """(num_envs, V) bool: tokens each sub-env may generate."""
-        return self._masks_bool.copy()
+        """(num_envs, V) bool: tokens each sub-env may generate (a read-only view, no copy)."""
+        return self._info.masks_bool
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:

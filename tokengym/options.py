@@ -125,3 +125,25 @@ def state_after(
         new = step(np.minimum(matched, t), t, reference_length, state, gamma)[1]
         state = np.where(t <= generated, new, state)
     return state
+
+
+def check_seeds(seed: object, num_envs: int) -> list[int | None]:
+    """The seed of each sub-env: None, an int >= 0 (sub-env i gets seed + i) or a sequence of
+    num_envs entries, each None or an int >= 0 (what `SyncVectorEnv` takes)."""
+    if seed is None:
+        return [None] * num_envs
+    if is_token_id(seed) and seed >= 0:  # type: ignore[operator]
+        return [int(seed) + i for i in range(num_envs)]  # type: ignore[call-overload]
+    if isinstance(seed, np.ndarray):
+        seed = seed.tolist()
+    if (
+        isinstance(seed, Sequence)
+        and not isinstance(seed, (str, bytes))
+        and len(seed) == num_envs
+        and all(s is None or (is_token_id(s) and s >= 0) for s in seed)
+    ):
+        return [None if s is None else int(s) for s in seed]
+    raise ConfigError(
+        f"seed must be None, an int >= 0 or a sequence of {num_envs} entries (None or an int "
+        f">= 0), got {seed!r}"
+    )

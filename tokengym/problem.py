@@ -19,7 +19,7 @@ from .errors import ConfigError, DatasetError, TokenizerError, unexpected_argume
 from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
 from .tasks import DatasetSource, Example, Task, make_task, task_knobs
 from .tokenizer import TokenizerLike, resolve_tokenizer
-from .validation import check_int, check_number
+from .validation import check_env_int, check_number
 
 SPLITS = ("train", "test")
 # Largest generation and prompt budgets: the prompt tables hold (prompts, 2 + both budgets)
@@ -229,9 +229,12 @@ def build_problem(
         for name, ex in examples.items()
     }
     longest_prompt = max(len(ids) for ids_list in encoded.values() for ids in ids_list)
-    if max_prompt_tokens is None:
-        max_prompt_tokens = longest_prompt
-    elif check_int("max_prompt_tokens", max_prompt_tokens, 1, MAX_TOKENS) < longest_prompt:
+    max_prompt_tokens = (
+        longest_prompt
+        if max_prompt_tokens is None
+        else check_env_int("max_prompt_tokens", max_prompt_tokens, 1, MAX_TOKENS)
+    )
+    if max_prompt_tokens < longest_prompt:
         name, i = next(
             (n, i)
             for n, ids_of in encoded.items()
@@ -271,7 +274,7 @@ def build_problem(
                 f"{MAX_TOKENS - 1}"
             )
     else:
-        check_int("max_new_tokens", max_new_tokens, 1, MAX_TOKENS)
+        max_new_tokens = check_env_int("max_new_tokens", max_new_tokens, 1, MAX_TOKENS)
         _warn_short_budget(max_new_tokens, answer_ids, examples, origins)
     chosen, reference_ids = examples[split], answer_ids[split]
     answers = [e.answer for e in chosen]

@@ -159,8 +159,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
       `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets). A keyword
       that is neither raises `UnknownArgumentError`, a TypeError worded as Python words it.
     `max_new_tokens` and `max_prompt_tokens` are at most 4096; a `max_new_tokens` shorter than
-    some answers warns. The registered `reward_threshold` is 0.9: a mean return of 0.9 is 90%
-    exact answers under a built-in verifier, in either reward mode.
+    some answers warns. `env.spec.reward_threshold` means 90% exact answers under an
+    exact-match R in the env's own reward mode: a mean undiscounted return at or above it needs
+    at least 90% exact answers (`tokengym.rewards.exact_answer_threshold`). It is 0.9 (the
+    registered value) in the terminal mode and the dense one at gamma 1, where a mean return of
+    0.9 is exactly 90%; 0.9 * 2 + 0.1 * m / (m + 1) in the progress mode (m: the longest
+    reference), lower in the dense mode at gamma < 1; None for other rewards.
 
     ## Version History
     - v0: initial version.

@@ -6,6 +6,7 @@ deep inside a worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import warnings
@@ -14,9 +15,17 @@ from typing import Any
 
 import numpy as np
 import tokenizers
+from gymnasium.envs.registration import EnvSpec
 
 from .errors import ConfigError, DatasetError, TokenizerError, unexpected_argument
-from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
+from .rewards import (
+    REGISTERED_REWARD_THRESHOLD,
+    REWARD_MODES,
+    RewardFn,
+    exact_answer_threshold,
+    exact_match,
+    resolve_reward,
+)
 from .tasks import DatasetSource, Example, Task, make_task, task_knobs
 from .tokenizer import TokenizerLike, resolve_tokenizer
 from .validation import check_env_int, check_number
@@ -25,6 +34,7 @@ SPLITS = ("train", "test")
 # Largest generation and prompt budgets: the prompt tables hold (prompts, 2 + both budgets)
 # int64 ids, 33 MB for 1000 prompts at this bound.
 MAX_TOKENS = 4096
+ENTRY_POINT = "tokengym.env:TokenGenEnv"  # what TokenGen-v0 is registered with
 TokenizerArg = TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None
 
 
@@ -317,10 +327,39 @@ def build_problem(
     )
 
 
+def reward_threshold(problem: Problem) -> float | None:
+    """The return threshold that means 90% exact answers in this problem's reward mode (see
+    `rewards.exact_answer_threshold`); None unless R is exact match."""
+    if not problem.exact_reward:
+        return None
+    longest = int(problem.reference_lengths.max(initial=0))
+    return exact_answer_threshold(
+        problem.reward_mode, problem.gamma, longest, problem.invalid_reward
+    )
+
+
 class ProblemAttributes:
     """Read-only views of the problem, shared by `TokenGenEnv` and `TokenGenVectorEnv`."""
 
     problem: Problem
+    _spec: EnvSpec | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        return self._spec
+
+    @spec.setter
+    def spec(self, spec: EnvSpec | None) -> None:
+        """`gym.make` sets the registered spec: its threshold (0.9, 90% exact answers in the
+        terminal mode) becomes the one with that meaning in this env's mode. A threshold that
+        someone registered otherwise is kept as it is."""
+        if (
+            spec is not None
+            and spec.entry_point == ENTRY_POINT
+            and spec.reward_threshold == REGISTERED_REWARD_THRESHOLD
+        ):
+            spec = dataclasses.replace(spec, reward_threshold=reward_threshold(self.problem))
+        self._spec = spec
 
     @property
     def tokenizer(self) -> TokenizerLike:

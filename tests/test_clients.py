@@ -124,6 +124,33 @@ def test_torchrl_wraps_the_native_vector_env() -> None:
     assert rollout["next", "done"].sum() > 4
 
 
+def test_torchrl_wraps_the_native_vector_env_in_same_step_mode() -> None:
+    client("torchrl")
+    from torchrl.envs import GymWrapper
+    from torchrl.envs.utils import check_env_specs
+
+    # torchrl's SAME_STEP reader turns every info key into a tensor, final_info included, and
+    # fails on text (torchrl 0.14): text_infos=False leaves the infos numeric (stop_code for
+    # stop_reason; no prompt, reference or completion text).
+    vec = gym.make_vec(ENV_ID, num_envs=4, autoreset_mode="SameStep", text_infos=False)
+    env = GymWrapper(vec, categorical_action_encoding=True)
+    env.set_seed(0)  # before any step: torchrl keeps its cached observation across set_seed
+    check_env_specs(env)
+    rollout = env.rollout(60, break_when_any_done=False)
+    assert rollout.batch_size == torch.Size([4, 60])
+    done = rollout["next", "done"].squeeze(-1)
+    assert done.sum() > 20
+    # The ending step carries its episode's final info and observation, not the reset's.
+    assert torch.equal(rollout["next", "stop_code"] >= 0, done)
+    # From t = 1: at t = 0 torchrl's VecGymEnvTransform may hand out the observation it cached
+    # before rollout's reset (torchrl 0.14), not the env's.
+    done, steps = done[:, 1:], rollout[:, 1:]
+    before, action = steps["observation"][done], steps["action"][done]
+    final = before.clone()  # the observation with the ending token after the last non-PAD
+    final[torch.arange(len(final)), (before != 0).sum(-1)] = action
+    assert torch.equal(steps["next", "observation"][done], final)
+
+
 def test_tianshou_procedural_dqn() -> None:
     client("tianshou")
     import tianshou as ts

@@ -93,3 +93,32 @@ def test_vector_env_with_a_byte_level_bpe_matches_sync(reward: Any) -> None:
         assert_same_infos(mine[4], theirs[4])
         ended += sum(reason != "" for reason in mine[4]["stop_reason"])
     assert ended > 10
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+@pytest.mark.parametrize("reward", [None, first_char_reward])
+def test_text_infos_false_gives_numeric_infos_equal_to_sync(mode: str, reward: Any) -> None:
+    config = {"task": "copy", "reward": reward, "text_infos": False, "reward_mode": "progress"}
+    native = gym.make_vec("TokenGen-v0", num_envs=3, autoreset_mode=mode, **config)
+    sync = gym.make_vec(
+        "TokenGen-v0",
+        num_envs=3,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": mode},
+        **config,
+    )
+    tok = native.tokenizer
+    actions = policy_actions(6, tok.vocab_size, tok.eos_id, 240).reshape(80, 3)
+    codes = []
+    for mine, theirs in zip(run_batch(native, actions, 4), run_batch(sync, actions, 4)):
+        assert mine[0].tolist() == theirs[0].tolist()
+        for a, b in zip(mine[1:4], theirs[1:4]):
+            assert (a is None and b is None) or a.tolist() == b.tolist()
+        assert_same_infos(mine[4], theirs[4])
+        codes += mine[4].get("final_info", mine[4])["stop_code"].tolist()
+    keys = ["prompt_index", "sequence_reward", "success", "stop_code", "gamma", "action_mask"]
+    assert [k for k in mine[4] if not k.startswith("_")][:6] == keys
+    assert {0, 1, 2} <= set(codes)  # eos, max_length, invalid_token
+    single = gym.make("TokenGen-v0", **config)
+    _, info = single.reset(seed=0)
+    assert list(info) == [*keys, "action_mask_bool"] and info["stop_code"] == -1

@@ -29,6 +29,12 @@ END_INFO_DEFAULTS: dict[str, Any] = {
     "success": False,
     "stop_reason": "",
 }
+# The same with `text_infos=False`: no text; the stop reason as its index in STOP_REASONS.
+NUMERIC_END_INFO_DEFAULTS: dict[str, Any] = {
+    "sequence_reward": 0.0,
+    "success": False,
+    "stop_code": -1,
+}
 
 
 def check_render_mode(render_mode: object, allowed: list[str]) -> None:
@@ -135,7 +141,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     torchrl's `ActionMask` with a `Binary` spec), `gamma`, and the keys that get a value when
     the episode ends: `completion` (text, EOS excluded), `sequence_reward` (R), `success`
     (R >= `success_threshold` and a valid stop) and `stop_reason`; before the end they hold "",
-    0.0, False and "".
+    0.0, False and "". The masks are the env's one read-only array, shared by every info (no
+    copy per step; writing through them raises ValueError). With `text_infos=False` the infos
+    hold no text, for clients that turn every info into a tensor (torchrl's SameStep vector
+    reader): `prompt_index`, `sequence_reward`, `success`, `stop_code` (the index of the stop
+    reason in `tokengym.env.STOP_REASONS`, -1 before the end), `gamma` and the two masks; the
+    completion is then decoded only when the reward needs its text.
 
     ## Arguments
     ```python
@@ -155,6 +166,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     - `render_mode`: None, "ansi" or "human" (another raises `RenderModeError`, a TypeError).
       `success_threshold`: R needed for success.
     - `invalid_reward`: R of an episode ended by a masked token.
+    - `text_infos`: False drops the text from the infos (see Information).
     - any other keyword is a task knob: `data_seed`, `train_size`, `test_size`, `min_length`,
       `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets). A keyword
       that is neither raises `UnknownArgumentError`, a TypeError worded as Python words it.
@@ -267,15 +279,19 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._reference = p.reference_ids[index] or []
         self._ended, self._started = False, True
         # The info of every step of this episode but the last; steps copy it.
-        self._info = {
-            "prompt": p.prompts[index],
-            "reference": p.references[index] or "",
-            "prompt_index": index,
-            **END_INFO_DEFAULTS,
-            "gamma": p.gamma,
-            "action_mask": self._mask,  # read-only, shared by every step
-            "action_mask_bool": self._mask_bool,
-        }
+        self._info = (
+            {
+                "prompt": p.prompts[index],
+                "reference": p.references[index] or "",
+                "prompt_index": index,
+                **END_INFO_DEFAULTS,
+            }
+            if p.text_infos
+            else {"prompt_index": index, **NUMERIC_END_INFO_DEFAULTS}
+        )
+        self._info["gamma"] = p.gamma
+        self._info["action_mask"] = self._mask  # read-only, shared by every step
+        self._info["action_mask_bool"] = self._mask_bool
         if prefix:
             self._advance(prefix)
         info = self._info.copy()
@@ -353,7 +369,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         p = self.problem
         self._ended = True
         kept = self._generated - (stop_reason != "max_length")  # drop EOS or a masked token
-        completion = self._decode(self._obs[self._start : self._start + kept].tolist())
+        completion = ""
+        if p.text_infos or not (p.scores_by_ids or stop_reason == "invalid_token"):
+            completion = self._decode(self._obs[self._start : self._start + kept].tolist())
         prompt, reference = p.prompts[self._index], p.references[self._index]
         if stop_reason == "invalid_token":
             sequence_reward = p.invalid_reward
@@ -376,9 +394,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             )
             reward = shaped + sequence_reward
         info = self._info.copy()
-        info["completion"], info["sequence_reward"] = completion, sequence_reward
+        info["sequence_reward"] = sequence_reward
         info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
-        info["stop_reason"] = stop_reason
+        if p.text_infos:
+            info["completion"], info["stop_reason"] = completion, stop_reason
+        else:
+            info["stop_code"] = STOP_REASONS.index(stop_reason)
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), reward, True, False, info

@@ -73,6 +73,9 @@ class Problem:
     # True when R is exact match of the completion's text with the reference (every prompt has
     # one): the envs then compare texts instead of calling the reward per episode.
     exact_reward: bool
+    # False: the infos hold no text (see TokenGenEnv's Information); nothing is decoded unless
+    # the reward needs the completion's text.
+    text_infos: bool
 
     @property
     def num_prompts(self) -> int:
@@ -189,6 +192,7 @@ def build_problem(
     tokenizer: TokenizerArg = None,
     success_threshold: float = 1.0,
     invalid_reward: float = 0.0,
+    text_infos: bool = True,
     pad_token: str | None = None,
     bos_token: str | None = None,
     sep_token: str | None = None,
@@ -203,6 +207,8 @@ def build_problem(
     gamma = check_number("gamma", gamma, low=0.0, high=1.0)
     success_threshold = check_number("success_threshold", success_threshold)
     invalid_reward = check_number("invalid_reward", invalid_reward)
+    if not isinstance(text_infos, (bool, np.bool_)):
+        raise ConfigError(f"text_infos must be True or False, got {text_infos!r}")
     if task is None and dataset is None:
         task = "copy"
     task_obj = make_task(task, dataset, **task_knobs)
@@ -324,6 +330,7 @@ def build_problem(
         ),
         scores_by_ids=exact and getattr(tok, "is_char_level", False),
         exact_reward=exact,
+        text_infos=bool(text_infos),
     )
 
 

@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .decoding import batch_decoder
-from .env import PROMPT_DRAW_BLOCK, STOP_REASONS, check_render_mode, render_tokens
+from .env import PROMPT_DRAW_BLOCK, check_render_mode, render_tokens
 from .errors import ConfigError, InvalidActionError, ResetNeeded
 from .options import (
     check_prefix,
@@ -27,9 +27,8 @@ from .tokenizer import Tokenizer, TokenizerLike, character_table
 from .validation import check_env_int
 from .vector_infos import VectorInfos
 
-# Stop reasons by code, as the object array the infos hold.
+# Stop reasons by code: indices of STOP_REASONS.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
-STOP_NAMES = np.array(STOP_REASONS, dtype=object)
 AUTORESET_MODES = [mode.value for mode in AutoresetMode]
 VECTOR_ARGUMENTS = ("num_envs", "max_episode_steps", "copy", "render_mode", "autoreset_mode")
 
@@ -66,6 +65,11 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     Example, VinePPO's K rollouts from the prefix `[5, 6]` of prompt 3 in rows 0..K-1:
     `reset(options={"reset_mask": rows, "prompt_index": 3, "prefix": [5, 6]})`.
     Autoresets (NextStep, SameStep) always start a drawn prompt with no prefix.
+
+    The infos' masks are read-only (num_envs, V) broadcast views of one (V,) array, and the
+    `_key` arrays and `gamma` are shared read-only arrays; the other values are fresh arrays
+    each step. torchrl's `GymWrapper` takes this env in SameStep mode with `text_infos=False`
+    (its reader of `final_info` fails on text), or in Disabled mode with text.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
@@ -357,13 +361,9 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         infos["final_info"], infos["_final_info"] = self._only(final, done), done.copy()
         return infos
 
-    def _finish(
-        self, rows: np.ndarray, kept: np.ndarray, stop: np.ndarray, rewards: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Scores the episodes that ended on this step: their rows, completions, sequence
-        rewards, successes and stop reasons."""
+    def _completions(self, rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The texts of the ended rows' completions (EOS and a masked last token excluded)."""
         p = self.problem
-        index = self._index[rows]
         columns = self._start[rows, None] + self._offsets  # (k, max_new_tokens)
         # The generated ids, then the ending EOS or masked token and PAD: specials, which the
         # character and batch tables decode to "".
@@ -376,6 +376,16 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         else:
             ids = [g[:k] for g, k in zip(tokens.tolist(), kept.tolist())]
             completions[:] = list(map(self._decode, ids))
+        return completions
+
+    def _finish(
+        self, rows: np.ndarray, kept: np.ndarray, stop: np.ndarray, rewards: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Scores the episodes that ended on this step: their rows, completions, sequence
+        rewards, successes and stop reasons."""
+        p = self.problem
+        index = self._index[rows]
+        completions = self._completions(rows, kept) if p.text_infos or not p.scores_by_ids else None
         invalid = stop == STOP_INVALID
         if p.scores_by_ids:
             exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
@@ -406,7 +416,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             )
             rewards[rows] = shaped + sequence
         success = ~invalid & (sequence >= p.success_threshold)
-        return rows, completions, sequence, success, STOP_NAMES[stop]
+        return rows, completions, sequence, success, stop
 
     # ------------------------------------------------------------------ infos
     def _infos(self, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:

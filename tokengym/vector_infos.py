@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .env import STOP_REASONS
 from .problem import Problem
 
 
@@ -26,7 +27,8 @@ class VectorInfos:
     """Builds the infos of `num_envs` sub-envs of one problem."""
 
     def __init__(self, problem: Problem, num_envs: int) -> None:
-        self.num_envs = num_envs
+        self.num_envs, self.text = num_envs, problem.text_infos
+        self.stop_names = np.array(STOP_REASONS, dtype=object)
         vocab = problem.vocab_size
         self.masks = np.broadcast_to(problem.action_mask, (num_envs, vocab))
         self.masks_bool = np.broadcast_to(
@@ -41,13 +43,30 @@ class VectorInfos:
         self.falses = _constant(np.zeros(num_envs, dtype=bool))
 
     def build(self, index: np.ndarray, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
-        """The infos for sub-envs on prompts `index`; `end` holds the rows, completions,
-        sequence rewards, successes and stop reasons of the episodes that ended on this step."""
-        completion, sequence = self.blank_strings.copy(), self.zeros.copy()
-        success, stop_reason = self.falses.copy(), self.blank_strings.copy()
+        """The infos for sub-envs on prompts `index`; `end` holds the rows, completions (None
+        without text infos), sequence rewards, successes and stop codes (indices of
+        STOP_REASONS) of the episodes that ended on this step."""
+        sequence, success = self.zeros.copy(), self.falses.copy()
+        if not self.text:
+            stop_code = np.full(self.num_envs, -1, dtype=np.int64)
+            if end is not None:
+                sequence[end[0]], success[end[0]], stop_code[end[0]] = end[2:]
+            return {
+                "prompt_index": index.copy(),
+                "_prompt_index": self.everyone,
+                "sequence_reward": sequence,
+                "_sequence_reward": self.everyone,
+                "success": success,
+                "_success": self.everyone,
+                "stop_code": stop_code,
+                "_stop_code": self.everyone,
+                **self._constants(),
+            }
+        completion, stop_reason = self.blank_strings.copy(), self.blank_strings.copy()
         if end is not None:
             rows = end[0]
-            completion[rows], sequence[rows], success[rows], stop_reason[rows] = end[1:]
+            completion[rows], sequence[rows], success[rows] = end[1:4]
+            stop_reason[rows] = self.stop_names[end[4]]
         everyone = self.everyone
         return {
             "prompt": self.prompts[index],
@@ -64,6 +83,12 @@ class VectorInfos:
             "_success": everyone,
             "stop_reason": stop_reason,
             "_stop_reason": everyone,
+            **self._constants(),
+        }
+
+    def _constants(self) -> dict[str, np.ndarray]:
+        everyone = self.everyone
+        return {
             "gamma": self.gammas,
             "_gamma": everyone,
             "action_mask": self.masks,

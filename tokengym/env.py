@@ -244,6 +244,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._phi = 0.0
         self._reference: list[int] = []
         self._info: dict[str, Any] = {}
+        self._prompt_infos: dict[int, dict[str, Any]] = {}
         self._draws: list[int] = []
         self._draw_pos, self._draw_rng = 0, None
 
@@ -265,9 +266,11 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         p = self.problem
-        pinned, prefix = check_reset_options(options)
-        if prefix is not None:
-            prefix = check_prefix(prefix, self._vocab, self._specials, self._max_new, "prefix")
+        pinned = prefix = None
+        if options is not None:
+            pinned, prefix = check_reset_options(options)
+            if prefix is not None:
+                prefix = check_prefix(prefix, self._vocab, self._specials, self._max_new, "prefix")
         if pinned is None:
             index = self._draw_prompt_index()
         else:
@@ -278,8 +281,18 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._phi = 0.0
         self._reference = p.reference_ids[index] or []
         self._ended, self._started = False, True
-        # The info of every step of this episode but the last; steps copy it.
-        self._info = (
+        # The info of every step of this episode but the last (steps copy it), built once a prompt.
+        self._info = self._prompt_infos.get(index) or self._prompt_info(index)
+        if prefix:
+            self._advance(prefix)
+        info = self._info.copy()
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), info
+
+    def _prompt_info(self, index: int) -> dict[str, Any]:
+        p = self.problem
+        info: dict[str, Any] = (
             {
                 "prompt": p.prompts[index],
                 "reference": p.references[index] or "",
@@ -289,15 +302,11 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             if p.text_infos
             else {"prompt_index": index, **NUMERIC_END_INFO_DEFAULTS}
         )
-        self._info["gamma"] = p.gamma
-        self._info["action_mask"] = self._mask  # read-only, shared by every step
-        self._info["action_mask_bool"] = self._mask_bool
-        if prefix:
-            self._advance(prefix)
-        info = self._info.copy()
-        if self.render_mode == "human":
-            self.render()
-        return self._obs.copy(), info
+        info["gamma"] = p.gamma
+        info["action_mask"] = self._mask  # read-only, shared by every step
+        info["action_mask_bool"] = self._mask_bool
+        self._prompt_infos[index] = info
+        return info
 
     def _advance(self, prefix: list[int]) -> None:
         """Appends checked tokens (no EOS, none masked, the budget not reached) as `step` does,

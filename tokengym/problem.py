@@ -65,7 +65,7 @@ class Problem:
     action_mask: np.ndarray  # (V,) int8, 1 = may be generated
     templates: np.ndarray  # (P, L) int64: [BOS] prompt [SEP] PAD...
     generation_start: np.ndarray  # (P,) int64: index of the first generated token
-    reference_table: np.ndarray  # (P, R) int64: reference ids, -1 past the end; R >= max_new
+    reference_table: np.ndarray  # (P, R) int64: reference ids, -1 past the end; R > max_new
     reference_lengths: np.ndarray  # (P,) int64: -1 where there is no reference
     # True when R is 1.0 iff the generated ids equal the reference ids (else 0.0), so a batch
     # can be scored without decoding: an exact-match reward under a one-char-per-id tokenizer.
@@ -299,7 +299,7 @@ def build_problem(
     templates = np.full((len(chosen), length), tok.pad_id, dtype=np.int64)
     for row, ids in zip(templates, encoded[split]):
         row[0], row[1 : 1 + len(ids)], row[1 + len(ids)] = tok.bos_id, ids, tok.sep_id
-    width = max([len(r) for r in reference_ids if r is not None] + [max_new_tokens])
+    width = max([len(r) for r in reference_ids if r is not None] + [max_new_tokens + 1])
     reference_table = np.full((len(chosen), width), -1, dtype=np.int64)
     for row, ids in zip(reference_table, reference_ids):
         row[: len(ids or [])] = ids or []

@@ -11,13 +11,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .decoding import batch_decoder
-from .env import PROMPT_DRAW_BLOCK, check_render_mode, render_tokens
+from .draws import PromptDraws
+from .env import check_render_mode, render_tokens
 from .errors import ConfigError, InvalidActionError, ResetNeeded
 from .options import (
     check_prefix,
     check_prompt_index,
     check_reset_options,
-    check_seeds,
     row_prefixes,
     state_after,
 )
@@ -116,6 +116,9 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._offsets = np.arange(p.max_new_tokens)
         self._info = VectorInfos(p, num_envs)
         self._decode = fast_decode(p.tokenizer)
+        self._masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
+        self._stops = self._masked.copy()  # (V,) tokens that end an episode: those and EOS
+        self._stops[p.tokenizer.eos_id] = True
         self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
         self._rule = STEP_RULES[p.reward_mode]  # the reward mode's per-step rule (None: terminal)
         self._specials = p.special_tokens  # may not be in a prefix
@@ -131,37 +134,9 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._needs_reset = np.ones(num_envs, dtype=bool)
         self._started = False
         self._broken = ""  # the error that interrupted a step: only a full reset clears it
-        # Prompt draws: sub-env i draws blocks from its own generator, as TokenGenEnv does.
-        self._rngs: list[np.random.Generator | None] = [None] * num_envs
-        # A small dtype where it holds every prompt index: 51 MB for 100k sub-envs.
-        dtype = np.uint16 if p.num_prompts <= 1 << 16 else np.int64
-        self._draws = np.zeros((num_envs, PROMPT_DRAW_BLOCK), dtype=dtype)
-        self._draw_pos = np.full(num_envs, PROMPT_DRAW_BLOCK, dtype=np.int64)
+        self._draws = PromptDraws(num_envs, p.num_prompts)
 
     # ------------------------------------------------------------------ reset
-    def _seed(self, seed: object, rows: np.ndarray) -> None:
-        """Seeds sub-env i with seed + i (an int) or seed[i] (a sequence), as `SyncVectorEnv`;
-        a row with no seed keeps its generator (or gets a random one on the first reset)."""
-        seeds = check_seeds(seed, self.num_envs)
-        for i in rows.tolist():
-            if seeds[i] is not None or self._rngs[i] is None:
-                # What gymnasium's seeding.np_random(seed) builds, without its per-call checks.
-                self._rngs[i] = np.random.Generator(np.random.PCG64(seeds[i]))
-                self._draw_pos[i] = PROMPT_DRAW_BLOCK
-
-    def _draw_prompt_indices(self, rows: np.ndarray) -> np.ndarray:
-        refill = rows[self._draw_pos[rows] == PROMPT_DRAW_BLOCK]  # once per 256 episodes a row
-        if len(refill):
-            rngs, prompts = self._rngs, self.problem.num_prompts
-            self._draws[refill] = [
-                rngs[i].integers(0, prompts, size=PROMPT_DRAW_BLOCK)  # type: ignore[union-attr]
-                for i in refill.tolist()
-            ]
-            self._draw_pos[refill] = 0
-        position = self._draw_pos[rows]
-        self._draw_pos[rows] = position + 1
-        return self._draws[rows, position].astype(np.int64)
-
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:
         p = self.problem
         self._obs[rows] = np.take(p.templates, indices, axis=0)
@@ -211,7 +186,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
 
     def _pinned_indices(self, pinned: object, rows: np.ndarray) -> np.ndarray:
         if pinned is None:
-            return self._draw_prompt_indices(rows)
+            return self._draws.draw(rows)
         if isinstance(pinned, (int, np.integer)) and not isinstance(pinned, (bool, np.bool_)):
             return np.full(len(rows), check_prompt_index(pinned, self.num_prompts))
         indices = np.asarray(pinned)
@@ -238,7 +213,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
                 raise ResetNeeded(self._broken_message("reset(options={'reset_mask': ...})"))
             rows = self._reset_mask(options["reset_mask"])
         prefixes = None if prefix is None else row_prefixes(prefix, self.num_envs, self._check)
-        self._seed(seed, rows)
+        self._draws.seed(seed, rows)
         self._reset_rows(rows, self._pinned_indices(pinned, rows))
         if prefixes is not None:
             self._advance(rows, [prefixes[row] for row in rows])
@@ -305,18 +280,18 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self, tokens: np.ndarray, active: np.ndarray, resetting: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         p = self.problem
-        n = self._generated + 1
+        position = self._generated  # where the token goes; resetting rows may be at the budget
+        n = position + 1
         # Resetting rows write into their BOS slot; their reset below rewrites the whole row.
-        self._obs[self._rows, np.where(active, self._start + n - 1, 0)] = tokens
+        self._obs[self._rows, np.where(active, self._start + position, 0)] = tokens
         self._generated = n
         eos = tokens == p.tokenizer.eos_id
-        invalid = (p.action_mask[tokens] == 0) & ~eos
-        ended = active & (eos | invalid | (n == p.max_new_tokens))
+        invalid = self._masked[tokens]  # PAD, BOS, SEP
+        ended = active & (self._stops[tokens] | (n == p.max_new_tokens))
         # Leading tokens that agree with the reference: Phi and exact-match scoring use them.
-        table = p.reference_table  # (P, R), R >= max_new_tokens; resetting rows may reach R
-        expected = table[self._index, np.minimum(n - 1, table.shape[1] - 1)]
-        extends = (self._matched == n - 1) & (n <= self._reference_length) & (expected == tokens)
-        self._matched = np.where(extends, n, self._matched)
+        # The table holds -1 past each reference (never a token) and has max_new + 1 columns.
+        expected = p.reference_table[self._index, position]
+        self._matched += (self._matched == position) & (expected == tokens)
         rule = self._rule
         if rule is None:
             rewards = np.zeros(self.num_envs, dtype=np.float64)
@@ -339,7 +314,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             truncated = active & (self._elapsed >= self.max_episode_steps)
         if resetting.any():
             rows = np.flatnonzero(resetting)
-            self._reset_rows(rows, self._draw_prompt_indices(rows))
+            self._reset_rows(rows, self._draws.draw(rows))
         infos = self._infos(end)
         done = terminated | truncated
         if self.autoreset_mode is AutoresetMode.SAME_STEP:
@@ -355,7 +330,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         final_obs = np.full(self.num_envs, None, dtype=object)
         for row in rows:
             final_obs[row] = self._obs[row].copy()
-        self._reset_rows(rows, self._draw_prompt_indices(rows))
+        self._reset_rows(rows, self._draws.draw(rows))
         infos = self._infos()
         infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
         infos["final_info"], infos["_final_info"] = self._only(final, done), done.copy()

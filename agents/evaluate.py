@@ -56,7 +56,8 @@ def policy_act(policy: Policy, pad_id: int, *, greedy: bool = True, seed: int = 
     @torch.no_grad()
     def act(obs: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
         tokens = torch.as_tensor(obs, device=device)  # (N, L)
-        mask = torch.as_tensor(action_mask, device=device).bool()  # (N, V)
+        mask = torch.as_tensor(np.array(action_mask), device=device).bool()  # (N, V); a copy:
+        # the env's mask is read-only, and torch warns on a non-writable array
         last = (tokens != pad_id).sum(1) - 1  # (N,)
         feats = policy.features(tokens)[torch.arange(len(tokens), device=device), last]
         logits = masked_logits(policy.logits(feats), mask | ~mask.any(-1, keepdim=True))

@@ -112,7 +112,8 @@ def collect_rollout(
 
     feats, state = policy.prefill(tokens, start)  # (B, D)
     for t in range(horizon):
-        mask = torch.from_numpy(np.asarray(infos["action_mask"])).to(device).bool()  # (B, V)
+        # np.array: the env's mask is read-only (torch warns on a non-writable array).
+        mask = torch.from_numpy(np.array(infos["action_mask"])).to(device).bool()  # (B, V)
         mask = mask | ~mask.any(-1, keepdim=True)  # ended envs may send an empty mask
         logits = masked_logits(policy.logits(feats), mask)  # (B, V)
         if greedy:

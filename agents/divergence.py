@@ -74,9 +74,9 @@ class UpdateGuard:
         if not self.warned and abs(loss_value) > bound:
             self.warned = True
             warnings.warn(
-                f"the loss grew to {loss_value:.4g} at iteration {iteration}, past "
-                f"{LOSS_WARN_FACTOR:g} x its first value {self.first_loss:.4g}: the run is "
-                f"probably diverging (lower lr)",
+                f"the loss grew to {loss_value:.4g} at iteration {iteration}, past {bound:.4g} "
+                f"({LOSS_WARN_FACTOR:g} x the larger of its first value {self.first_loss:.4g} "
+                f"and {LOSS_WARN_FLOOR:g}): the run is probably diverging (lower lr)",
                 LossGrowthWarning,
                 stacklevel=2,
             )

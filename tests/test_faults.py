@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -338,3 +340,190 @@ def test_train_restores_the_signal_handlers(tmp_path) -> None:
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# ---------------------------------------------------------------- the benchmark runner
+
+CREDIT = ["credit"]  # the smoke suite's 8 quickest runs (about 0.3 s each)
+
+
+def _bench(out: Path, *flags: str) -> int:
+    from tokengym.bench.__main__ import main as bench_main
+
+    argv = ["run", "--suite", "smoke", "--only", "credit", "--out", str(out), "--no-progress"]
+    return bench_main([*argv, *flags])
+
+
+def _run_or_die(spec, out: Path, suite: str, progress: bool) -> dict:
+    """A worker's run function (imported by spawned workers): SIGKILL on the marked run."""
+    from tokengym.bench import rows
+
+    marker = out / "die_on"
+    if marker.exists() and marker.read_text() == spec.run_id:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return rows.run_spec(spec, out, suite, progress)
+
+
+def _sleep_run(spec, out: Path, suite: str, progress: bool) -> dict:
+    """A worker's run function that records its PID and outlives any test."""
+    (out / f"worker-{os.getpid()}").write_text("")
+    time.sleep(120)
+    raise AssertionError("a worker outlived its driver")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has ended
+
+
+@pytest.mark.slow
+def test_two_runners_on_one_folder_give_one_run_and_one_refusal(tmp_path, capsys) -> None:
+    from tokengym.bench import runner
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tokengym.bench", "run", "--suite", "smoke"]
+    command += ["--only", "credit", "--out", str(out), "--no-progress"]
+    first = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = out / ".lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().strip()):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.01)
+    with pytest.raises(SystemExit) as refused:
+        _bench(out)
+    assert refused.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"tokengym-bench: error: out={str(out)!r} is in use by another tokengym-bench run "
+        f"(PID {first.pid}); wait for it to finish, or pass another --out"
+    ]
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    ids = [r["run_id"] for r in runner.read_rows(out)]
+    assert sorted(ids) == sorted(s.run_id for s in runner.select(runner_suite(), CREDIT))
+
+
+def runner_suite():
+    from tokengym.bench.suites import SUITES
+
+    return SUITES["smoke"]
+
+
+@pytest.mark.slow
+def test_a_torn_last_line_is_named_skipped_and_its_run_rerun(tmp_path, capsys) -> None:
+    from tokengym.bench import runner
+    from tokengym.bench.__main__ import main as bench_main
+    from tokengym.bench.rows import TornLineWarning
+
+    out = tmp_path / "out"
+    assert _bench(out) == 0
+    rows = runner.read_rows(out)
+    text = (out / "runs.jsonl").read_text()
+    cut = len(text) - len(json.dumps(rows[-1])) // 2  # the killed writer's half line
+    (out / "runs.jsonl").write_text(text[:cut])
+    path_line = f"{out / 'runs.jsonl'}: line {len(rows)} is cut"
+    with pytest.warns(TornLineWarning, match=f"^{path_line}"):
+        assert bench_main(["report", str(out)]) == 0
+    with pytest.warns(TornLineWarning, match=f"^{path_line}"):
+        assert _bench(out) == 0
+    again = runner.read_rows(out)  # every line parses; the cut run ran once more
+    assert [r["run_id"] for r in again] == [r["run_id"] for r in rows]
+    assert again[:-1] == rows[:-1]
+    # a bad line that is not the last one is an error naming the file and the line
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    (out / "runs.jsonl").write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as error:
+        bench_main(["report", str(out)])
+    assert error.value.code == 1
+    assert capsys.readouterr().err == (
+        f"tokengym-bench: error: {out / 'runs.jsonl'}: line 2 is not a JSON row (Expecting "
+        f"property name enclosed in double quotes at column 2); fix or delete that line\n"
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_only_its_run_and_exits_nonzero(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    from tokengym.bench import runner
+    from tokengym.bench.executors import WorkerPool
+
+    out = tmp_path / "out"
+    out.mkdir()
+    specs = runner.select(runner_suite(), CREDIT)
+    victim = specs[2].run_id
+    (out / "die_on").write_text(victim)
+    monkeypatch.setattr(runner, "make_executor", lambda *a: WorkerPool(2, run=_run_or_die))
+    assert _bench(out, "--workers", "2") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"1 run(s) failed ({victim}; see runs/<id>/error.txt")
+    rows = runner.read_rows(out)
+    assert sorted(r["run_id"] for r in rows) == sorted(s.run_id for s in specs)
+    failed = [r for r in rows if r["status"] != "ok"]
+    assert [(r["run_id"], r["status"]) for r in failed] == [(victim, "failed")]
+    assert re.fullmatch(
+        r"WorkerCrashedError: the worker process \(PID \d+\) died with signal SIGKILL",
+        failed[0]["error"],
+    )
+    assert [s.run_id for s in runner.pending(runner_suite(), out, CREDIT)] == [victim]
+    monkeypatch.undo()
+    assert _bench(out) == 0  # the failed row is re-run, only it
+    assert [r["run_id"] for r in runner.read_rows(out)[len(rows) :]] == [victim]
+
+
+@pytest.mark.slow
+def test_workers_die_with_their_driver(tmp_path) -> None:
+    script = f"""
+        from pathlib import Path
+        from tokengym.bench import runner
+        from tokengym.bench.executors import WorkerPool
+        from tokengym.bench.suites import SUITES
+        from tests.test_faults import _sleep_run
+        specs = runner.select(SUITES["smoke"], ["credit"])[:2]
+        list(WorkerPool(2, run=_sleep_run).rows(specs, Path({str(tmp_path)!r}), "smoke"))
+    """
+    driver = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(tmp_path.glob("worker-*"))) < 2:
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        assert all(_alive(pid) for pid in pids)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        driver.kill()
+        for p in tmp_path.glob("worker-*"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(p.name.split("-")[1]), signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [("../../outside", "_._.._outside"), ("a/b c", "a_b_c"), (".hidden", "_hidden"), ("", "_")],
+)
+def test_report_file_names_stay_in_the_results_folder(key, name) -> None:
+    from tokengym.bench.report import file_key
+
+    assert file_key(key) == name
+
+
+def test_report_text_is_escaped_for_markdown() -> None:
+    from tokengym.bench.report import md
+
+    assert md("x](http://e.vil) <script>|`c`\n# h") == (
+        "x\\](http://e.vil) \\<script\\>\\|\\`c\\` # h"
+    )

@@ -9,6 +9,11 @@
 report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
 (the full suite adds ``-copy`` variants of the first five). ``--executor ray`` runs each run as a
 Ray task (a local instance, or the cluster at ``--address``); this process writes every file.
+
+One ``run`` per folder at a time: a second exits 1 naming the first one's PID. ``run`` exits 1
+when a selected run has no "ok" row (a failed run; the same command runs it again). A line of
+``runs.jsonl`` cut by a kill is skipped with a warning naming the file and line, and its run
+runs again.
 """
 
 from __future__ import annotations

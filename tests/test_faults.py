@@ -96,6 +96,21 @@ def test_a_second_signal_during_a_save_waits_for_the_save(tmp_path, monkeypatch)
     assert load_checkpoint(path).iteration == 2  # finished, then the signal was delivered
 
 
+def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "checkpoint.pt"
+    _small_checkpoint(path, 1)
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(OSError, match="No space left on device"):
+        _small_checkpoint(path, 2)
+    monkeypatch.undo()
+    assert load_checkpoint(path).iteration == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -294,6 +309,8 @@ def test_an_out_holding_a_run_is_refused_unless_overwrite(tmp_path) -> None:
             {"batch_size": 1, "baseline": "none", "normalize_advantages": True},
             "batch_size=1 is invalid with normalize_advantages=True; the advantage",
         ),
+        ({"checkpoint_every": 0}, "checkpoint_every=0 is invalid; expected an int >= 1"),
+        ({"checkpoint_minutes": 0.0}, "checkpoint_minutes=0.0 is invalid; expected a finite"),
         (
             {"batch_size": 10**7},
             "batch_size=10000000 is invalid; one update needs about 59.6 GiB (estimate) and "

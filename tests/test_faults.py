@@ -453,6 +453,17 @@ def test_a_torn_last_line_is_named_skipped_and_its_run_rerun(tmp_path, capsys) -
     again = runner.read_rows(out)  # every line parses; the cut run ran once more
     assert [r["run_id"] for r in again] == [r["run_id"] for r in rows]
     assert again[:-1] == rows[:-1]
+    # a crafted suite.json: a key that walks out of the folder, a title with markup
+    suite = json.loads((out / "suite.json").read_text())
+    question = next(q for q in suite["questions"] if q["key"] == "credit")
+    question.update(key="../../evil", title="Q2 <img src=x>|[link](http://e.vil)")
+    (out / "suite.json").write_text(json.dumps(suite))
+    assert bench_main(["report", str(out)]) == 0
+    assert (out / "curves__._.._evil.png").exists()
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.parent.glob("*evil*"))
+    report_text = (out / "report.md").read_text()
+    assert "## Q2 \\<img src=x\\>\\|\\[link\\](http://e.vil)" in report_text
+    assert "<img" not in report_text.replace("\\<img", "")
     # a bad line that is not the last one is an error naming the file and the line
     lines = (out / "runs.jsonl").read_text().splitlines()
     (out / "runs.jsonl").write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")

@@ -32,6 +32,7 @@ from tokengym.agents.reinforce import ReinforceAgent
 from tokengym.agents.signals import Interrupted
 from tokengym.agents.train import main
 
+from tests.fault_workers import run_or_die
 from tokengym.errors import ConfigError
 
 TINY = {"task": "target", "width": 16, "batch_size": 8, "device": "cpu", "progress": False}
@@ -371,23 +372,6 @@ def _bench(out: Path, *flags: str) -> int:
     return bench_main([*argv, *flags])
 
 
-def _run_or_die(spec, out: Path, suite: str, progress: bool) -> dict:
-    """A worker's run function (imported by spawned workers): SIGKILL on the marked run."""
-    from tokengym.bench import rows
-
-    marker = out / "die_on"
-    if marker.exists() and marker.read_text() == spec.run_id:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return rows.run_spec(spec, out, suite, progress)
-
-
-def _sleep_run(spec, out: Path, suite: str, progress: bool) -> dict:
-    """A worker's run function that records its PID and outlives any test."""
-    (out / f"worker-{os.getpid()}").write_text("")
-    time.sleep(120)
-    raise AssertionError("a worker outlived its driver")
-
-
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()
@@ -489,7 +473,7 @@ def test_a_killed_worker_fails_only_its_run_and_exits_nonzero(
     specs = runner.select(runner_suite(), CREDIT)
     victim = specs[2].run_id
     (out / "die_on").write_text(victim)
-    monkeypatch.setattr(runner, "make_executor", lambda *a: WorkerPool(2, run=_run_or_die))
+    monkeypatch.setattr(runner, "make_executor", lambda *a: WorkerPool(2, run=run_or_die))
     assert _bench(out, "--workers", "2") == 1
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith(f"1 run(s) failed ({victim}; see runs/<id>/error.txt")
@@ -514,9 +498,9 @@ def test_workers_die_with_their_driver(tmp_path) -> None:
         from tokengym.bench import runner
         from tokengym.bench.executors import WorkerPool
         from tokengym.bench.suites import SUITES
-        from tests.test_faults import _sleep_run
+        from tests.fault_workers import sleep_run
         specs = runner.select(SUITES["smoke"], ["credit"])[:2]
-        list(WorkerPool(2, run=_sleep_run).rows(specs, Path({str(tmp_path)!r}), "smoke"))
+        list(WorkerPool(2, run=sleep_run).rows(specs, Path({str(tmp_path)!r}), "smoke"))
     """
     driver = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=ROOT)
     try:

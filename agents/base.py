@@ -9,6 +9,7 @@ import torch
 
 from .config import TrainConfig
 from .device import resolve_device
+from .divergence import UpdateGuard, gradient_norm
 from .policies import Policy
 
 
@@ -35,15 +36,25 @@ class Agent:
         self.iteration = 0
         self.episodes = 0
         self.tokens = 0
+        self.guard = UpdateGuard()
 
     def optimizer_step(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:
-        """Backpropagate ``loss``, clip to ``max_grad_norm`` (its norm into ``stats``), step."""
+        """Backpropagate ``loss``, clip to ``max_grad_norm`` (its norm into ``stats``), step.
+
+        Raises:
+            DivergenceError: on a non-finite loss or gradient, before the step (the weights
+                stay the last finite ones).
+        """
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
-            stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
+            norm = torch.nn.utils.clip_grad_norm_(
                 self.policy.parameters(), self.config.max_grad_norm
             )
+            stats["losses/grad_norm"] = norm
+        else:
+            norm = gradient_norm(list(self.policy.parameters()))
+        self.guard.check(self.iteration + 1, loss, norm)
         self.optimizer.step()
 
 

@@ -29,6 +29,7 @@ from tokengym.problem import SPLITS
 from tokengym.rewards import REWARD_MODES
 from tokengym.validation import check_choice, check_int, check_number
 
+from .guards import adopt_resumed, check_memory, check_run_fields
 from .losses import DPO_LOSSES
 from .returns import BASELINES, CREDITS
 
@@ -56,6 +57,7 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Fields read by some agents only; every other agent must leave them at their default.
 _POLICY = ("policy", "width", "layers", "heads", "init", "max_grad_norm")
+_POLICY += ("checkpoint_every", "checkpoint_minutes", "resume")  # custom agents' checkpoints
 _REINFORCE = ("credit", "baseline", "normalize_advantages", "entropy_coef")
 _REINFORCE += ("value_coef", "kl_coef")
 _SB3_ONLY = ("sb3_policy", "sb3_pooling", "sb3_embed_dim", "sb3_hidden_dim", "sb3_net_arch")
@@ -210,8 +212,22 @@ class TrainConfig:
     track: str | None = field(
         default=None, metadata=_doc("also log to this tracker", choices=TRACKERS)
     )
+    # --- checkpoints, resume and the run folder (custom agents save periodically; see run.py)
+    checkpoint_every: int | None = field(
+        default=None, metadata=_doc("updates between checkpoints (None: by time only)")
+    )
+    checkpoint_minutes: float | None = field(
+        default=5.0, metadata=_doc("minutes of training between checkpoints (None: by updates)")
+    )
+    resume: str | None = field(
+        default=None,
+        metadata=_doc("continue the run in this folder from its last checkpoint (its config)"),
+    )
+    overwrite: bool = field(default=False, metadata=_doc("replace a run already in --out"))
 
     def __post_init__(self) -> None:
+        if self.resume is not None:
+            adopt_resumed(self)  # the run's config.json, before any other check
         check_choice("agent", self.agent, AGENTS)
         if self.agent in SB3_AGENTS:
             require("stable_baselines3", "sb3_contrib", extra="sb3", package="tokengym.agents.sb3")
@@ -250,6 +266,7 @@ class TrainConfig:
                 check_int(name, getattr(self, name), 1)
         check_int("seed", self.seed, 0)
         check_number("lr", self.lr, low=0.0, low_open=True)
+        check_run_fields(self)
         if self.max_grad_norm is not None:
             check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
         check_choice("credit", self.credit, CREDITS)
@@ -317,7 +334,9 @@ class TrainConfig:
                 )
         if self.task is None and "dataset" not in self.env_kwargs:
             raise ConfigError("task=None is invalid without env_kwargs['dataset']; name a task")
-        gym.make("TokenGen-v0", **self.make_kwargs()).close()  # the env's own checks, now
+        probe = gym.make("TokenGen-v0", **self.make_kwargs())  # the env's own checks, now
+        check_memory(self, probe.unwrapped)
+        probe.close()
 
     def make_kwargs(self, split: str | None = None) -> dict[str, Any]:
         """The ``gym.make("TokenGen-v0", ...)`` arguments of training (or of ``split``)."""

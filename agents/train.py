@@ -6,30 +6,44 @@
 A run folder (``--out``, default ``runs/<agent>-<task>-<time>``) receives ``config.json``,
 ``metrics.jsonl`` (plus a TensorBoard event file when tensorboard is installed) and the trained
 weights (``checkpoint.pt``, or SB3's ``model.zip``); the command ends with a ``final ...`` line.
-Ctrl-C saves the weights and metrics so far, prints that line and exits with 130.
+Ctrl-C (SIGINT) or SIGTERM stops after the update in progress, saves the weights and metrics so
+far, prints that line and exits with 130 (SIGINT) or 143 (SIGTERM); a second signal stops at
+once and keeps the last saved checkpoint. Custom agents also save every ``checkpoint_every``
+updates or ``checkpoint_minutes`` minutes, and ``--resume DIR`` continues such a run from its
+last checkpoint. A non-finite loss or gradient stops the run (exit 1) with the last finite
+weights saved; an ``--out`` that holds a run is refused unless ``--resume`` or ``--overwrite``.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import torch
 from tqdm import tqdm
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
+from tokengym.errors import ConfigError, TokenGymError
 
+from . import train_state
 from .base import Agent
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .cli import build_parser, parse_config
 from .config import TrainConfig
+from .divergence import DivergenceError
 from .dpo import DPOAgent
 from .evaluate import evaluate_policy, reached
 from .metrics import RunLogger
 from .policies import GRUConfig, Policy, TransformerConfig, build_policy
 from .reinforce import ReinforceAgent
-from .run import INTERRUPTED_EXIT, end_run, new_run_folder, run_folder
+from .run import claim_folder, cut_metrics, end_run, new_run_folder, run_folder
+from .signals import StopRequest, exit_code, stop_on_signals
 from .supervised import SupervisedAgent
+
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
@@ -52,11 +66,33 @@ def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
     return build_policy(policy_config)
 
 
+def check_init_policy(config: TrainConfig, checkpoint: Checkpoint) -> None:
+    """Raise ``ConfigError`` when the policy fields of ``config`` differ from ``--init``'s."""
+    pc = checkpoint.policy_config
+    if isinstance(pc, GRUConfig):
+        theirs = {"policy": "gru", "width": pc.hidden_size, "layers": pc.num_layers}
+    else:
+        theirs = {"policy": "transformer", "width": pc.d_model, "layers": pc.n_layers}
+        theirs["heads"] = pc.n_heads
+    differ = {k: v for k, v in theirs.items() if getattr(config, k) != v}
+    if differ:
+        mine = ", ".join(f"{k}={getattr(config, k)!r}" for k in differ)
+        held = ", ".join(f"{k}={v!r}" for k, v in differ.items())
+        raise ConfigError(
+            f"{mine} is invalid with init={config.init!r}, whose policy has {held}: set "
+            f"{'them' if len(differ) > 1 else 'it'} to the checkpoint's (config.json records "
+            f"the policy trained)"
+        )
+
+
 def make_agent(config: TrainConfig) -> Agent:
-    """The agent of ``config`` with its policy (``--init`` checked against the vocabulary)."""
+    """The agent of ``config`` with its policy (``--init`` checked against the vocabulary and
+    the policy fields)."""
     probe = gym.make("TokenGen-v0", **config.make_kwargs()).unwrapped
-    if config.init is not None:  # raises on a different vocabulary
-        policy = load_checkpoint(config.init, probe).policy
+    if config.init is not None:  # raises on a different vocabulary or a corrupt file
+        checkpoint = load_checkpoint(config.init, probe)
+        check_init_policy(config, checkpoint)
+        policy = checkpoint.policy
     else:
         policy = make_policy(config, probe.tokenizer.vocab_size, probe.observation_length)
     if config.agent == "supervised":
@@ -77,8 +113,12 @@ def train(config: TrainConfig) -> dict[str, float]:
         ``charts/episodes``, ``charts/train_seconds`` and the updates or env steps done.
 
     Raises:
-        KeyboardInterrupt: after saving the weights and metrics so far and printing the final
-            line, so that Ctrl-C stops a script as usual.
+        KeyboardInterrupt: ``signals.Interrupted`` after SIGINT or SIGTERM, once the weights
+            and metrics so far are saved and the final line printed, so that a script stops
+            as usual.
+        DivergenceError: on a non-finite loss or gradient; the last finite weights are saved.
+        ConfigError: when ``config.out`` holds a run (without resume or overwrite), or
+            ``--init``'s policy differs from the config's.
 
     Example:
         >>> final = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
@@ -91,37 +131,106 @@ def train(config: TrainConfig) -> dict[str, float]:
         return run_sb3(config, run_folder(config))
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    agent = make_agent(config)  # every start-up error comes before the folder exists
     out = run_folder(config)
-    with new_run_folder(out, config) as logger:
-        final, interrupted = _train_loop(agent, config, logger)
-    if config.checkpoint:
-        save_checkpoint(
-            out / "checkpoint.pt",
-            policy=agent.policy,
-            vocab=agent.base.tokenizer.vocab,
-            agent=agent.name,
-            agent_config=config.to_plain(),
-            optimizer=agent.optimizer,
-            env_kwargs=config.make_kwargs(),
-            iteration=agent.iteration,
-        )
-    end_run(final, out, interrupted)
+    claim_folder(out, config)
+    agent = make_agent(config)  # every start-up error comes before the folder is written
+    loop: dict[str, object] = {"train_seconds": 0.0, "evaluation": {}}
+    if config.resume is not None:
+        loop = _resume(agent, out)
+    with stop_on_signals() as stop, new_run_folder(out, config) as logger:
+        saver = Saver(agent, config, out)
+        final, stopped_by, aborted, error = _train_loop(agent, config, logger, stop, saver, loop)
+        if config.checkpoint and not aborted:
+            saver.save()  # after a divergence: the weights before the refused update
+        elif config.checkpoint and not saver.path.exists():
+            saver.save(resumable=False)  # stopped mid-update: weights only, no resume
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        raise error
+    end_run(final, out, stopped_by)
     return final
 
 
+def _resume(agent: Agent, out: Path) -> dict[str, object]:
+    """Load ``out``'s checkpoint into the rebuilt ``agent``; returns the loop's saved values."""
+    checkpoint = load_checkpoint(out / CHECKPOINT_FILE, agent.base)
+    if checkpoint.train_state is None:
+        raise ConfigError(
+            f"resume={str(out)!r} is invalid; its checkpoint.pt has no training state (written "
+            f"before resume existed, or after a second signal stopped an update): start anew"
+        )
+    agent.policy.load_state_dict(checkpoint.policy.state_dict())
+    train_state.restore(agent, checkpoint.train_state, checkpoint.optimizer_state)
+    cut_metrics(out / "metrics.jsonl", agent.iteration)
+    return dict(checkpoint.train_state["loop"])
+
+
+class Saver:
+    """Writes ``checkpoint.pt`` every ``checkpoint_every`` updates or ``checkpoint_minutes``."""
+
+    def __init__(self, agent: Agent, config: TrainConfig, out: Path) -> None:
+        self.agent, self.config, self.path = agent, config, out / CHECKPOINT_FILE
+        self.loop: dict[str, object] = {}
+        self.last_iteration, self.last_time = agent.iteration, time.monotonic()
+
+    def due(self) -> bool:
+        c, done = self.config, self.agent.iteration - self.last_iteration
+        if not c.checkpoint or done == 0:
+            return False
+        by_count = c.checkpoint_every is not None and done >= c.checkpoint_every
+        minutes = (time.monotonic() - self.last_time) / 60
+        return by_count or (c.checkpoint_minutes is not None and minutes >= c.checkpoint_minutes)
+
+    def save(self, resumable: bool = True) -> None:
+        agent = self.agent
+        save_checkpoint(
+            self.path,
+            policy=agent.policy,
+            vocab=agent.base.tokenizer.vocab,
+            agent=agent.name,
+            agent_config=self.config.to_plain(),
+            optimizer=agent.optimizer,
+            env_kwargs=self.config.make_kwargs(),
+            iteration=agent.iteration,
+            train_state=train_state.capture(agent, self.loop) if resumable else None,
+        )
+        self.last_iteration, self.last_time = agent.iteration, time.monotonic()
+
+
 def _train_loop(
-    agent: Agent, config: TrainConfig, logger: RunLogger
-) -> tuple[dict[str, float], bool]:
-    """Update, evaluate every ``eval_every``, log; stop at the budget, the target or Ctrl-C."""
+    agent: Agent,
+    config: TrainConfig,
+    logger: RunLogger,
+    stop: StopRequest,
+    saver: Saver,
+    loop: dict[str, object],
+) -> tuple[dict[str, float], int | None, bool, DivergenceError | None]:
+    """Update, evaluate every ``eval_every``, log, save periodically; stop at the budget, the
+    target, a stop signal (after the update in progress) or a divergence.
+
+    Returns the final metrics, the stop signal (or None), whether it stopped mid-update (a
+    second signal) and the divergence (or None).
+    """
     env_kwargs = config.make_kwargs()
-    train_seconds = 0.0
-    evaluation: dict[str, float] = {}
-    interrupted = False
-    bar = tqdm(total=config.iterations, disable=not config.progress, desc=config.agent)
+    train_seconds = float(loop["train_seconds"])  # type: ignore[arg-type]
+    evaluation: dict[str, float] = dict(loop["evaluation"])  # type: ignore[call-overload]
+    stopped_by: int | None = None
+    aborted = False
+    error: DivergenceError | None = None
+    bar = tqdm(
+        total=config.iterations,
+        initial=agent.iteration,
+        disable=not config.progress,
+        desc=config.agent,
+    )
+    saver.loop = {"train_seconds": train_seconds, "evaluation": evaluation}
     try:
-        for it in range(1, config.iterations + 1):
-            metrics = agent.train_iteration()
+        for it in range(agent.iteration + 1, config.iterations + 1):
+            try:
+                metrics = agent.train_iteration()
+            except DivergenceError as e:
+                error = e
+                break
             train_seconds += metrics["perf/seconds"]
             metrics["charts/train_seconds"] = train_seconds
             metrics["charts/SPS"] = metrics["perf/tokens_per_s"]
@@ -138,10 +247,16 @@ def _train_loop(
                 bar.set_postfix(success=f"{evaluation['eval/greedy_success']:.3f}")
             logger.write(it, metrics)
             bar.update()
+            saver.loop = {"train_seconds": train_seconds, "evaluation": evaluation}
+            if stop.signum is not None:
+                stopped_by = stop.signum
+                break
             if reached(evaluation.get("eval/greedy_success"), config.target_success):
                 break
-    except KeyboardInterrupt:
-        interrupted = True
+            if saver.due():
+                saver.save()
+    except KeyboardInterrupt as e:  # a second signal (or Ctrl-C without handlers): mid-update
+        stopped_by, aborted = getattr(e, "signum", signal.SIGINT), True
     finally:
         bar.close()
     final = {
@@ -150,7 +265,7 @@ def _train_loop(
         "charts/train_seconds": train_seconds,
         "iterations": float(agent.iteration),
     }
-    return final, interrupted
+    return final, stopped_by, aborted, error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,8 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_config(TrainConfig, parser, argv)
     try:
         train(config)
-    except KeyboardInterrupt:
-        return INTERRUPTED_EXIT
+    except KeyboardInterrupt as e:
+        return exit_code(e)
+    except DivergenceError:
+        return 1  # its line is printed
+    except TokenGymError as e:  # a conflict found at the start (nothing written)
+        print(f"{parser.prog}: error: {e}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 

@@ -9,6 +9,11 @@
 report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
 (the full suite adds ``-copy`` variants of the first five). ``--executor ray`` runs each run as a
 Ray task (a local instance, or the cluster at ``--address``); this process writes every file.
+
+One ``run`` per folder at a time: a second exits 1 naming the first one's PID. ``run`` exits 1
+when a selected run has no "ok" row (a failed run; the same command runs it again). A line of
+``runs.jsonl`` cut by a kill is skipped with a warning naming the file and line, and its run
+runs again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tokengym.errors import ConfigError, MissingDependencyError
+from tokengym.errors import ConfigError, DatasetError, MissingDependencyError
 from tokengym.validation import check_choice, check_int
 
 from . import agent_speed, report, runner, throughput
@@ -78,16 +83,21 @@ def run(
 
     ``cluster``: run each spec as a Ray task (see ``ray_executor``); None runs them here.
     """
-    check_folder(suite, out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_suite(suite, out)
-    runner.run_suite(suite, out, only, progress, workers, cluster)
-    keys = suite.keys if only is None else only
-    if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
-        if progress:
-            print("measuring throughput (question 6)...", file=sys.stderr)
-        measure_throughput(suite, out)
-    return report.build(out)
+    with runner.folder_lock(out):  # one runner per folder: a second one is refused
+        check_folder(suite, out)
+        write_suite(suite, out)
+        runner.run_suite(suite, out, only, progress, workers, cluster)
+        keys = suite.keys if only is None else only
+        if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
+            if progress:
+                print("measuring throughput (question 6)...", file=sys.stderr)
+            measure_throughput(suite, out)
+        return report.build(out)
+
+
+def unfinished(suite: Suite, out: Path, only: list[str] | None) -> list[str]:
+    """Run ids of the selected runs without an "ok" row (failed ones: the next run retries)."""
+    return [s.run_id for s in runner.pending(suite, out, only)]
 
 
 def _keys(text: str) -> list[str]:
@@ -177,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"{args.results_dir} has no {report.SUITE_FILE}; run the suite there first"
             )
-        print(report.build(args.results_dir))
+        try:
+            print(report.build(args.results_dir))
+        except DatasetError as e:  # a runs.jsonl line that is not a row (not the last one)
+            parser.exit(1, f"{parser.prog}: error: {e}\n")
         return 0
     suite = SUITES[args.suite]
     try:
@@ -188,13 +201,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     start = time.perf_counter()
     progress = not args.no_progress
-    text = run(suite, args.out, args.only, progress, args.workers, cluster)
+    try:
+        text = run(suite, args.out, args.only, progress, args.workers, cluster)
+    except (runner.FolderLockedError, DatasetError) as e:
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
     print(text)
     seconds = time.perf_counter() - start
     print(
         f"suite {suite.name}: {seconds:.0f} s; report in {args.out / report.REPORT_FILE}",
         file=sys.stderr,
     )
+    failed = unfinished(suite, args.out, args.only)
+    if failed:
+        print(
+            f"{len(failed)} run(s) failed ({', '.join(failed)}; see runs/<id>/error.txt and "
+            f"runs.jsonl); the same command runs them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ alone: ``suite.json`` (which runs answer which question), ``runs.jsonl`` and ``t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,27 @@ from .suites import RunSpec
 REPORT_FILE = "report.md"
 SUITE_FILE = "suite.json"
 THROUGHPUT_FILE = "throughput.json"
+
+
+_MARKDOWN = re.compile(r"([\\`*\[\]<>|])")
+
+
+def md(text: object) -> str:
+    """``text`` as literal Markdown: no line breaks, and the characters that make links,
+    images, HTML, code, emphasis or table cells escaped (results files are data, not markup).
+
+    Example:
+        >>> md("a|b [x](y)")
+        'a\\|b \\[x\\](y)'
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def file_key(key: object) -> str:
+    """A suite key as a file-name part: letters, digits, ``.``, ``-`` and ``_`` only, never a
+    path (``../x`` -> ``.._x`` -> ``_._x``), so every PNG stays in the results folder."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(key))
+    return ("_" + name[1:] if name.startswith(".") else name) or "_"
 
 
 def spec_of(row: dict[str, Any]) -> RunSpec:
@@ -39,7 +61,7 @@ def group(question: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str
     for run_id in question["run_ids"]:
         if run_id in rows:
             row = rows[run_id]
-            arms.setdefault(arm_label(spec_of(row), question["arm"]), []).append(row)
+            arms.setdefault(md(arm_label(spec_of(row), question["arm"])), []).append(row)
     return arms
 
 
@@ -148,7 +170,7 @@ def build(out: Path) -> str:
     suite, rows, speed = load(out)
     failed = [r for r in read_rows(out) if r.get("status") == "failed" and r["run_id"] not in rows]
     some = next(iter(rows.values()), None)
-    lines = [f"# tokengym benchmark report: suite `{suite['name']}`", ""]
+    lines = [f"# tokengym benchmark report: suite {md(suite['name'])}", ""]
     conclusions = []
     body: list[str] = []
     for question in suite["questions"]:
@@ -156,16 +178,20 @@ def build(out: Path) -> str:
         if not arms:
             continue
         spec = spec_of(next(iter(arms.values()))[0])
-        pngs = plots.learning_curves(arms, question, out)
-        finding = conclusion(question["title"], arms)
+        key, title = file_key(question["key"]), md(question["title"])
+        pngs = plots.learning_curves(arms, {**question, "key": key}, out)
+        for png in pngs:  # file_key keeps them there; a plots change must too
+            if png.resolve().parent != out.resolve():
+                raise ValueError(f"plot {png} is outside the results folder {out}")
+        finding = conclusion(title, arms)
         conclusions.append(f"- {finding}")
-        body += [f"## {question['title']}", ""]
-        body += [f"Task: {spec.task_name}, greedy success on the {spec.eval_split} prompts. "]
-        body[-1] += question.get("note", "")
+        body += [f"## {title}", ""]
+        body += [f"Task: {md(spec.task_name)}, greedy success on the {md(spec.eval_split)} "]
+        body[-1] += "prompts. " + md(question.get("note", ""))
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
         for a, b in identical_arms(arms):
             body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
-        body += [f"![{question['key']}]({png.name})" for png in pngs] + [""]
+        body += [f"![{key}]({png.name})" for png in pngs] + [""]
     if some is not None:
         finished = sorted(r["finished_at"] for r in rows.values())
         lines += [
@@ -192,7 +218,7 @@ def build(out: Path) -> str:
         lines += [agent_speed.table(agents), "", f"![throughput]({png.name})", ""]
     if failed:
         lines += ["## Failed runs", ""]
-        lines += [f"- `{r['run_id']}` {r['spec']['agent']}: {r['error']}" for r in failed]
+        lines += [f"- {md(r['run_id'])} {md(r['spec']['agent'])}: {md(r['error'])}" for r in failed]
     report = "\n".join(lines).rstrip() + "\n"
     (out / REPORT_FILE).write_text(report)
     return report

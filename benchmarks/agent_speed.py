@@ -2,7 +2,11 @@
 
 REINFORCE and the SB3 agents count generated tokens (= env steps); the supervised agent counts
 teacher-forced tokens. Measured by ``train(config)`` itself (its metric lines), on 1 torch
-thread, CPU.
+thread, CPU. :func:`measure_limits` also sets each custom agent's whole ``train`` run against
+its policy's own limit (rollout alone and update alone: ``1 / (1/r + 1/t)``)::
+
+    python -c "from tokengym.bench.agent_speed import measure_limits, limit_table; \
+        print(limit_table(measure_limits(('reinforce',), {'task': 'copy'}, 100, 5)))"
 """
 
 from __future__ import annotations

@@ -31,3 +31,13 @@ def test_each_agent_is_measured_against_its_policys_limit() -> None:
 def test_sb3_agents_have_no_limit_here() -> None:
     with pytest.raises(ValueError, match=r"agents=\['ppo'\] are invalid"):
         agent_speed.measure_limits(("ppo",), {"task": "copy"}, 3, 1)
+
+
+def test_overheads_time_both_sides() -> None:
+    from tokengym.bench import agent_overheads
+
+    pytest.importorskip("tensorboard")
+    evaluation = agent_overheads.evaluation(repeats=1)
+    assert sorted(evaluation) == ["gru", "transformer"]
+    assert all(w > 0 and c >= 0 for v in evaluation.values() for w, c in v.values())
+    assert sorted(agent_overheads.tensorboard(repeats=1, lines=3, keys=2)) == [1, 10]

@@ -10,6 +10,7 @@ import torch
 from .config import TrainConfig
 from .device import resolve_device
 from .divergence import UpdateGuard, gradient_norm
+from .optim import EagerAdam
 from .policies import Policy
 
 
@@ -32,7 +33,7 @@ class Agent:
         self.config = config
         self.device = resolve_device(config.device)
         self.policy = policy.to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.optimizer = EagerAdam(self.policy.parameters(), lr=config.lr)  # no torch._dynamo
         self.iteration = 0
         self.episodes = 0
         self.tokens = 0

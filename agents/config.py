@@ -46,7 +46,7 @@ DPO_MODES = ("online", "offline")
 
 # What None means in the "per agent" fields. Custom agents count their budget in updates
 # (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
-_CUSTOM = {"iterations": 2000, "eval_every": 50, "threads": None}
+_CUSTOM = {"iterations": 2000, "eval_every": 50, "threads": 1}
 _SB3 = {"lr": 1e-3, "total_timesteps": 20_000, "eval_every": 2_000, "threads": 1}
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "reinforce": {**_CUSTOM, "lr": 1e-3, "batch_size": 512, "group_size": 1},
@@ -202,7 +202,11 @@ class TrainConfig:
     seed: int = field(default=0, metadata=_doc("seeds weights, sampling, prompts and envs"))
     device: str = field(default="auto", metadata=_doc("auto (CUDA when present), cpu, cuda..."))
     threads: int | None = field(
-        default=None, metadata=_doc("torch CPU threads (per agent: SB3 1, custom torch's own)")
+        default=None,
+        metadata=_doc(
+            "torch CPU threads (per agent: 1 for every agent, the fast setting for these small "
+            "policies on a shared machine; more only when asked)"
+        ),
     )
     out: str | None = field(
         default=None, metadata=_doc("run folder (None: runs/<agent>-<task>-<time>)")

@@ -129,8 +129,15 @@ def train(config: TrainConfig) -> dict[str, float]:
         from .sb3.train import run_sb3  # needs the sb3 extra; sets (and restores) threads
 
         return run_sb3(config, run_folder(config))
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # 1 unless asked: more threads spin on a loaded CPU
+    try:
+        return _train_custom(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_custom(config: TrainConfig) -> dict[str, float]:
     out = run_folder(config)
     claim_folder(out, config)
     agent = make_agent(config)  # every start-up error comes before the folder is written

@@ -49,12 +49,19 @@ def measure_throughput(suite: Suite, out: Path) -> None:
     env = throughput.measure(**suite.throughput)
     task = dict(suite.throughput_task)
     speeds = agent_speed.measure(suite.agent_throughput, task, suite.agent_measure)
+    limits = agent_speed.measure_limits(
+        tuple(a for a in suite.agent_throughput if a in agent_speed.CUSTOM_AGENTS),
+        task,
+        suite.agent_measure["iterations"],
+        repeats=suite.throughput.get("repeats", 5),
+    )
     record = {
         "suite": suite.name,
         "task": task,
         **runner.environment(),
         "env": [asdict(r) for r in env.values()],
         "agents": [asdict(s) for s in speeds],
+        "limits": [asdict(x) for x in limits],
     }
     (out / report.THROUGHPUT_FILE).write_text(json.dumps(record, indent=2) + "\n")
 

@@ -216,6 +216,10 @@ def build(out: Path) -> str:
         lines += ["## Q6. Throughput", "", "Environment steps per second (median of repeats):", ""]
         lines += [throughput.table(env), "", "Agent training speed (1 torch thread):", ""]
         lines += [agent_speed.table(agents), "", f"![throughput]({png.name})", ""]
+        if speed.get("limits"):
+            limits = [agent_speed.PolicyLimit(**r) for r in speed["limits"]]
+            lines += ["Each custom agent against its policy's limit (CLI defaults):", ""]
+            lines += [agent_speed.limit_table(limits), ""]
     if failed:
         lines += ["## Failed runs", ""]
         lines += [f"- {md(r['run_id'])} {md(r['spec']['agent'])}: {md(r['error'])}" for r in failed]

@@ -101,6 +101,9 @@ def test_throughput_section_measures_env_and_agents(results: Path) -> None:
     assert all(r["steps_per_second"] > 0 and len(r["repeats"]) == 1 for r in record["env"])
     assert [a["agent"] for a in record["agents"]] == list(SMOKE.agent_throughput)
     assert all(a["tokens_per_second"] > 0 for a in record["agents"])
+    custom = [a for a in SMOKE.agent_throughput if a in ("reinforce", "supervised", "dpo")]
+    assert [p["agent"] for p in record["limits"]] == custom
+    assert all(p["share"] > 0 for p in record["limits"])
     text = (results / "report.md").read_text()
     assert "| TokenGen-v0 (gym.make) |" in text and "native vector / SyncVectorEnv:" in text
 

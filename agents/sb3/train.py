@@ -23,6 +23,7 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 from ..checkpoint import write_atomic
 from ..config import TrainConfig
 from ..evaluate import EvalResult, evaluate
+from ..optim import EagerAdam
 from ..run import claim_folder, end_run, new_run_folder
 from ..signals import stop_on_signals
 from .act import sb3_act
@@ -60,6 +61,11 @@ DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
 def policy_kwargs(config: TrainConfig, pad_id: int) -> dict[str, Any]:
     """The ``policy_kwargs`` of the SB3 constructor for ``config.sb3_policy``."""
     kwargs: dict[str, Any] = {"net_arch": list(config.sb3_net_arch)}
+    # SB3's own Adam (its eps included), without the torch._dynamo import; A2C keeps RMSprop.
+    if config.agent in ("ppo", "maskable_ppo"):
+        kwargs |= {"optimizer_class": EagerAdam, "optimizer_kwargs": {"eps": 1e-5}}
+    elif config.agent == "dqn":
+        kwargs["optimizer_class"] = EagerAdam
     if config.sb3_policy == "token":
         kwargs["features_extractor_class"] = TokenExtractor
         kwargs["features_extractor_kwargs"] = {

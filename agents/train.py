@@ -30,6 +30,7 @@ from .policies import GRUConfig, Policy, TransformerConfig, build_policy
 from .reinforce import ReinforceAgent
 from .run import INTERRUPTED_EXIT, end_run, new_run_folder, run_folder
 from .supervised import SupervisedAgent
+from .trained import TrainResult
 
 
 def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
@@ -66,29 +67,36 @@ def make_agent(config: TrainConfig) -> Agent:
     return ReinforceAgent(policy, config)
 
 
-def train(config: TrainConfig) -> dict[str, float]:
-    """Train one run and return its final metrics (``eval/greedy_success`` and the rest).
+def train(config: TrainConfig) -> TrainResult:
+    """Train one run; return its final metrics, its run folder and why it stopped.
 
     Args:
         config: the run; SB3 agents (ppo, a2c, dqn, maskable_ppo) included.
 
     Returns:
-        The last evaluation (``eval/greedy_success``, ``eval/greedy_reward``, sampled ones),
-        ``charts/episodes``, ``charts/train_seconds`` and the updates or env steps done.
+        A :class:`TrainResult`: a mapping of the final metrics (the last evaluation,
+        ``eval/greedy_success`` and the rest, ``charts/episodes``, ``charts/train_seconds``, the
+        updates or env steps done), with ``run_dir`` (load it with :func:`load_policy`) and
+        ``stopped`` ("target" or "budget").
 
     Raises:
         KeyboardInterrupt: after saving the weights and metrics so far and printing the final
             line, so that Ctrl-C stops a script as usual.
 
     Example:
-        >>> final = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
-        >>> final["eval/greedy_success"] >= 0.9
-        True
+        >>> result = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
+        >>> result["eval/greedy_success"] >= 0.9, result.stopped
+        (True, 'target')
+        >>> load_policy(result.run_dir).generate(["0"])  # doctest: +SKIP
+        ['1']
     """
     if config.is_sb3:
         from .sb3.train import run_sb3  # needs the sb3 extra; sets (and restores) threads
 
-        return run_sb3(config, run_folder(config))
+        out = run_folder(config)
+        metrics = run_sb3(config, out)
+        stopped = reached(metrics.get("eval/greedy_success"), config.target_success)
+        return TrainResult(metrics, out, "target" if stopped else "budget")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     agent = make_agent(config)  # every start-up error comes before the folder exists
@@ -107,7 +115,8 @@ def train(config: TrainConfig) -> dict[str, float]:
             iteration=agent.iteration,
         )
     end_run(final, out, interrupted)
-    return final
+    stopped = reached(final.get("eval/greedy_success"), config.target_success)
+    return TrainResult(final, out, "target" if stopped else "budget")
 
 
 def _train_loop(

@@ -68,6 +68,16 @@ class TrainResult(Mapping[str, float]):
         return load_policy(self.run_dir, device=device)
 
 
+def stop_reason(config: Any, success: float | None) -> tuple[str, str]:
+    """Why a finished run stopped: ("target", "target 0.9 reached") or ("budget", "budget spent:
+    600 iterations"), from its last greedy success; ``config`` is its TrainConfig."""
+    target = config.target_success
+    if target is not None and success is not None and success >= target:
+        return "target", f"target {target:g} reached"
+    unit = "env steps" if config.is_sb3 else "iterations"
+    return "budget", f"budget spent: {config.budget} {unit}"
+
+
 @dataclass
 class TrainedPolicy:
     """A trained policy with the env it was trained on; made by :func:`load_policy`.

@@ -38,7 +38,7 @@ def test_several_key_values_after_one_flag_add_up_with_repeated_flags() -> None:
 def test_the_defaults_stop_at_a_target_and_score_the_train_prompts() -> None:
     config = TrainConfig()
     assert (config.task, config.target_success, config.eval_split) == ("copy", 0.9, "train")
-    assert (config.iterations, config.eval_every, config.eval_prompts) == (600, 10, 256)
+    assert (config.iterations, config.eval_every, config.eval_prompts) == (800, 10, 256)
     assert _parse(["--target-success", "none"]).target_success is None
 
 
@@ -153,3 +153,19 @@ def test_the_progress_bar_shows_success_tokens_per_second_and_loss() -> None:
     assert bar.shown == {"success": "0.500", "tok/s": "1.23e+04", "loss": "0.5"}
     _show_progress(bar, shown, line)
     assert bar.shown["success"] == "0.500" and "batch_success" not in bar.shown
+
+
+def test_bench_with_no_ray_cluster_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]'")
+    from tokengym.bench.__main__ import main as bench
+
+    assert not ray.is_initialized()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        bench(["run", "--executor", "ray", "--address", "auto", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("tokengym-bench: error: --address auto: Could not find any running Ray")
+    assert not (tmp_path / "r").exists()

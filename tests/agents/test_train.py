@@ -93,7 +93,7 @@ def test_none_means_the_agents_default_and_is_recorded() -> None:
         1,
     )
     reinforce = TrainConfig(agent="reinforce", lr=0.01)
-    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 600)
+    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 800)
 
 
 def test_env_errors_surface_at_construction() -> None:

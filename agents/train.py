@@ -7,6 +7,10 @@ A run folder (``--out``, default ``runs/<agent>-<task>-<time>``) receives ``conf
 ``metrics.jsonl`` (plus a TensorBoard event file when tensorboard is installed) and the trained
 weights (``checkpoint.pt``, or SB3's ``model.zip``); the command ends with a ``final ...`` line.
 Ctrl-C saves the weights and metrics so far, prints that line and exits with 130.
+
+In ``metrics.jsonl``, ``charts/episodic_return`` is CleanRL's undiscounted sum of the env's
+rewards, and REINFORCE's ``charts/return`` the return at the first token that its gradient
+weights (per ``--credit``, discounted by ``--gamma``): they differ under shaping or gamma < 1.
 """
 
 from __future__ import annotations

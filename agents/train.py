@@ -12,6 +12,10 @@ once and keeps the last saved checkpoint. Custom agents also save every ``checkp
 updates or ``checkpoint_minutes`` minutes, and ``--resume DIR`` continues such a run from its
 last checkpoint. A non-finite loss or gradient stops the run (exit 1) with the last finite
 weights saved; an ``--out`` that holds a run is refused unless ``--resume`` or ``--overwrite``.
+
+In ``metrics.jsonl``, ``charts/episodic_return`` is CleanRL's undiscounted sum of the env's
+rewards, and REINFORCE's ``charts/return`` the return at the first token that its gradient
+weights (per ``--credit``, discounted by ``--gamma``): they differ under shaping or gamma < 1.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from tokengym.errors import ConfigError, TokenGymError
 
 from . import train_state
 from .base import Agent
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .cli import build_parser, parse_config
-from .config import TrainConfig
+from .checkpoint import Checkpoint, VocabularyMismatchError, load_checkpoint, save_checkpoint
+from .cli import build_parser, flag_words, parse_config
+from .config import SECTIONS, TrainConfig
+from .device import resolve_device
 from .divergence import DivergenceError
 from .dpo import DPOAgent
 from .evaluate import evaluate_policy, reached
@@ -42,6 +47,7 @@ from .reinforce import ReinforceAgent
 from .run import claim_folder, cut_metrics, end_run, new_run_folder, run_folder
 from .signals import StopRequest, exit_code, stop_on_signals
 from .supervised import SupervisedAgent
+from .trained import TrainResult, stop_reason
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -102,15 +108,17 @@ def make_agent(config: TrainConfig) -> Agent:
     return ReinforceAgent(policy, config)
 
 
-def train(config: TrainConfig) -> dict[str, float]:
-    """Train one run and return its final metrics (``eval/greedy_success`` and the rest).
+def train(config: TrainConfig) -> TrainResult:
+    """Train one run; return its final metrics, its run folder and why it stopped.
 
     Args:
         config: the run; SB3 agents (ppo, a2c, dqn, maskable_ppo) included.
 
     Returns:
-        The last evaluation (``eval/greedy_success``, ``eval/greedy_reward``, sampled ones),
-        ``charts/episodes``, ``charts/train_seconds`` and the updates or env steps done.
+        A :class:`TrainResult`: a mapping of the final metrics (the last evaluation,
+        ``eval/greedy_success`` and the rest, ``charts/episodes``, ``charts/train_seconds``, the
+        updates or env steps done), with ``run_dir`` (load it with :func:`load_policy`) and
+        ``stopped`` ("target" or "budget").
 
     Raises:
         KeyboardInterrupt: ``signals.Interrupted`` after SIGINT or SIGTERM, once the weights
@@ -121,14 +129,19 @@ def train(config: TrainConfig) -> dict[str, float]:
             ``--init``'s policy differs from the config's.
 
     Example:
-        >>> final = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
-        >>> final["eval/greedy_success"] >= 0.9
-        True
+        >>> result = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
+        >>> result["eval/greedy_success"] >= 0.9, result.stopped
+        (True, 'target')
+        >>> load_policy(result.run_dir).generate(["0"])  # doctest: +SKIP
+        ['1']
     """
     if config.is_sb3:
         from .sb3.train import run_sb3  # needs the sb3 extra; sets (and restores) threads
 
-        return run_sb3(config, run_folder(config))
+        resolve_device(config.device)  # no CUDA: an error before the run folder exists
+        out = run_folder(config)
+        metrics = run_sb3(config, out)
+        return TrainResult(metrics, out, stop_reason(config, metrics["eval/greedy_success"])[0])
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)  # 1 unless asked: more threads spin on a loaded CPU
     try:
@@ -137,7 +150,7 @@ def train(config: TrainConfig) -> dict[str, float]:
         torch.set_num_threads(threads)
 
 
-def _train_custom(config: TrainConfig) -> dict[str, float]:
+def _train_custom(config: TrainConfig) -> TrainResult:
     out = run_folder(config)
     claim_folder(out, config)
     agent = make_agent(config)  # every start-up error comes before the folder is written
@@ -154,8 +167,9 @@ def _train_custom(config: TrainConfig) -> dict[str, float]:
     if error is not None:
         print(f"error: {error}", file=sys.stderr, flush=True)
         raise error
-    end_run(final, out, stopped_by)
-    return final
+    stopped, words = stop_reason(config, final.get("eval/greedy_success"))
+    end_run(final, out, stopped_by, stopped=words)
+    return TrainResult(final, out, stopped)
 
 
 def _resume(agent: Agent, out: Path) -> dict[str, object]:
@@ -224,12 +238,15 @@ def _train_loop(
     stopped_by: int | None = None
     aborted = False
     error: DivergenceError | None = None
+    final_episodes: dict[str, float] = {}
+    target = "" if config.target_success is None else f" to {config.target_success:g}"
     bar = tqdm(
         total=config.iterations,
         initial=agent.iteration,
         disable=not config.progress,
-        desc=config.agent,
+        desc=config.agent + target,
     )
+    shown: dict[str, str] = {}
     saver.loop = {"train_seconds": train_seconds, "evaluation": evaluation}
     try:
         for it in range(agent.iteration + 1, config.iterations + 1):
@@ -251,7 +268,7 @@ def _train_loop(
                 )
                 agent.policy.train()
                 metrics.update(evaluation)
-                bar.set_postfix(success=f"{evaluation['eval/greedy_success']:.3f}")
+            _show_progress(bar, shown, metrics)
             logger.write(it, metrics)
             bar.update()
             saver.loop = {"train_seconds": train_seconds, "evaluation": evaluation}
@@ -259,6 +276,8 @@ def _train_loop(
                 stopped_by = stop.signum
                 break
             if reached(evaluation.get("eval/greedy_success"), config.target_success):
+                final_episodes = {"eval/episodes_to_target": float(agent.episodes)}
+                bar.total = bar.n  # stopped early: a full bar, no ETA for the unused budget
                 break
             if saver.due():
                 saver.save()
@@ -268,6 +287,7 @@ def _train_loop(
         bar.close()
     final = {
         **evaluation,
+        **final_episodes,
         "charts/episodes": float(agent.episodes),
         "charts/train_seconds": train_seconds,
         "iterations": float(agent.iteration),
@@ -275,20 +295,62 @@ def _train_loop(
     return final, stopped_by, aborted, error
 
 
+def _show_progress(bar: tqdm, shown: dict[str, str], metrics: dict[str, float]) -> None:
+    """The bar's figures: greedy success once evaluated (the batch's success before), tokens/s,
+    and the agent's main loss."""
+    if "eval/greedy_success" in metrics:
+        shown["success"] = f"{metrics['eval/greedy_success']:.3f}"
+    elif "success" not in shown and "charts/success" in metrics:
+        shown["batch_success"] = f"{metrics['charts/success']:.3f}"
+    if "success" in shown:
+        shown.pop("batch_success", None)
+    shown["tok/s"] = f"{metrics['perf/tokens_per_s']:.3g}"
+    loss = next((k for k in PROGRESS_LOSSES if k in metrics), None)
+    if loss is not None:
+        shown["loss"] = f"{metrics[loss]:.3g}"
+    bar.set_postfix(shown, refresh=False)
+
+
+PROGRESS_LOSSES = ("losses/policy_loss", "losses/nll", "losses/dpo", "losses/loss")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command: parse ``argv`` into a :class:`TrainConfig` and train; returns the status."""
-    parser = build_parser(TrainConfig, prog="tokengym-train", description=__doc__)
+    parser = build_parser(
+        TrainConfig, prog="tokengym-train", description=__doc__, sections=SECTIONS
+    )
     config = parse_config(TrainConfig, parser, argv)
     try:
+        resolve_device(config.device)  # no CUDA: before anything else
         train(config)
     except KeyboardInterrupt as e:
         return exit_code(e)
     except DivergenceError:
         return 1  # its line is printed
-    except TokenGymError as e:  # a conflict found at the start (nothing written)
-        print(f"{parser.prog}: error: {e}", file=sys.stderr, flush=True)
-        return 2
+    except (ValueError, TokenGymError, OSError) as e:  # found at the start: nothing written
+        message = _start_error(e, config)
+        if message is None:
+            raise
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
     return 0
+
+
+def _start_error(error: BaseException, config: TrainConfig) -> str | None:
+    """The one-line message of an error found when the run starts, naming the option it comes
+    from; None for other errors (a traceback is then the useful report)."""
+    text = flag_words(str(error), TrainConfig)
+    if isinstance(error, VocabularyMismatchError):
+        return f"--init {config.init}: {text}"
+    if isinstance(error, TokenGymError):
+        return text
+    if isinstance(error, OSError):
+        out = str(run_folder(config).parent if config.out is None else config.out)
+        if error.filename is not None and out.startswith(str(error.filename)[: len(out)]):
+            return f"--out {out}: {error.strerror or text} ({error.filename})"
+        return None
+    if str(error).startswith("device="):  # resolve_device's own message
+        return text
+    return None
 
 
 if __name__ == "__main__":

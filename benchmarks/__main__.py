@@ -140,6 +140,15 @@ def executor_options(args: argparse.Namespace) -> RayOptions | None:
     return options
 
 
+def connect_ray(address: str) -> None:
+    """Connect this process to the Ray cluster at ``address``; ``ConnectionError`` if none."""
+    import logging
+
+    import ray
+
+    ray.init(address, include_dashboard=False, logging_level=logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -206,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         cluster = executor_options(args)
     except (ConfigError, MissingDependencyError) as e:
         parser.error(str(e))
+    if cluster is not None and cluster.address is not None:
+        try:  # before any file is written; the executor then uses this connection
+            connect_ray(cluster.address)
+        except ConnectionError as e:
+            parser.exit(2, f"{parser.prog}: error: --address {cluster.address}: {e}\n")
     start = time.perf_counter()
     progress = not args.no_progress
     try:

@@ -26,6 +26,7 @@ from ..evaluate import EvalResult, evaluate
 from ..optim import EagerAdam
 from ..run import claim_folder, end_run, new_run_folder
 from ..signals import stop_on_signals
+from ..trained import stop_reason
 from .act import sb3_act
 from .callbacks import MetricsCallback, Sink
 from .envs import ENV_ID, make_vec_env
@@ -216,15 +217,23 @@ def run_sb3(config: TrainConfig, out: Path) -> dict[str, float]:
     """``train(config)`` for SB3 agents: ``out/`` gets config.json, metrics and ``model.zip``
     (written atomically: a kill during the save leaves the previous file whole)."""
     claim_folder(out, config)
+    last_eval: dict[str, float] = {}  # the last evaluation, for an interrupted run's final line
     with new_run_folder(out, config) as logger:
-        model, metrics = train_sb3(config, logger.write)
+
+        def sink(step: int, line: dict[str, float]) -> None:
+            last_eval.update({k: v for k, v in line.items() if k.startswith("eval/")})
+            logger.write(step, line)
+
+        model, metrics = train_sb3(config, sink)
     if config.checkpoint:
         buffer = io.BytesIO()
         model.save(buffer)
         write_atomic(out / "model.zip", buffer.getvalue())
-    final = {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
+    final = {**last_eval}
+    final |= {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
     final["charts/train_seconds"] = metrics.get("charts/train_seconds", 0.0)
     final["charts/env_steps"] = float(model.num_timesteps)
     stopped_by = metrics.get("stopped_by")
-    end_run(final, out, None if stopped_by is None else int(stopped_by))
+    _, words = stop_reason(config, final.get("eval/greedy_success"))
+    end_run(final, out, None if stopped_by is None else int(stopped_by), stopped=words)
     return metrics

@@ -28,7 +28,7 @@ from .tasks import TASKS, Example, Task, make_task
 from .tokenizer import CharTokenizer, Tokenizer, TokenizerLike
 from .vector import TokenGenVectorEnv
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 if "TokenGen-v0" not in registry:
     register(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from ._version import __version__
 from .env import TokenGenEnv
 from .errors import (
     ConfigError,
@@ -27,8 +28,6 @@ from .rewards import REWARDS, edit_similarity, exact_match, prefix_match
 from .tasks import TASKS, Example, Task, make_task
 from .tokenizer import CharTokenizer, Tokenizer, TokenizerLike
 from .vector import TokenGenVectorEnv
-
-from ._version import __version__
 
 if "TokenGen-v0" not in registry:
     register(

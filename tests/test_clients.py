@@ -265,3 +265,26 @@ def test_skrl_ppo_with_its_default_models() -> None:
     after = models["policy"].act({"observations": obs})[1]["net_output"].detach()
     assert not torch.equal(before, after)  # the PPO updates ran
     assert len(agent.memory.get_tensor_by_name("rewards")) == 32
+
+
+def test_pufferlib_emulation_and_vectorization() -> None:
+    client("pufferlib")  # pip install --no-deps -r requirements/pufferlib-no-deps.txt
+    import pufferlib.emulation
+    import pufferlib.vector
+
+    def creator() -> pufferlib.emulation.GymnasiumPufferEnv:
+        return pufferlib.emulation.GymnasiumPufferEnv(env=gym.make(SPAWN_ID, task="target"))
+
+    vec = pufferlib.vector.make(creator, num_envs=2, backend=pufferlib.vector.Multiprocessing)
+    try:
+        obs, _ = vec.reset(seed=0)
+        assert obs.shape == (2, 10) and obs.dtype == np.int64
+        steps = [vec.step(np.full(2, action)) for action in (4, 5, 3)]  # "ab", EOS
+        rewards, terminated, infos = steps[-1][1], steps[-1][2], steps[-1][4]
+        assert rewards.tolist() == [1.0, 1.0] and terminated.tolist() == [True, True]
+        assert [(i["success"], i["completion"]) for i in infos] == [(True, "ab")] * 2
+        # PufferLib resets an ended env on the next step, whose action is dropped.
+        obs = vec.step(np.full(2, 4))[0]
+        assert (obs[:, -3:] == 0).all()  # PAD after SEP: nothing generated yet
+    finally:
+        vec.close()

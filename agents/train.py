@@ -18,11 +18,13 @@ import torch
 from tqdm import tqdm
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
+from tokengym.errors import TokenGymError
 
 from .base import Agent
-from .checkpoint import load_checkpoint, save_checkpoint
-from .cli import build_parser, parse_config
-from .config import TrainConfig
+from .checkpoint import VocabularyMismatchError, load_checkpoint, save_checkpoint
+from .cli import build_parser, flag_words, parse_config
+from .config import SECTIONS, TrainConfig
+from .device import resolve_device
 from .dpo import DPOAgent
 from .evaluate import evaluate_policy, reached
 from .metrics import RunLogger
@@ -30,6 +32,7 @@ from .policies import GRUConfig, Policy, TransformerConfig, build_policy
 from .reinforce import ReinforceAgent
 from .run import INTERRUPTED_EXIT, end_run, new_run_folder, run_folder
 from .supervised import SupervisedAgent
+from .trained import TrainResult, stop_reason
 
 
 def make_policy(config: TrainConfig, vocab_size: int, max_len: int) -> Policy:
@@ -66,29 +69,36 @@ def make_agent(config: TrainConfig) -> Agent:
     return ReinforceAgent(policy, config)
 
 
-def train(config: TrainConfig) -> dict[str, float]:
-    """Train one run and return its final metrics (``eval/greedy_success`` and the rest).
+def train(config: TrainConfig) -> TrainResult:
+    """Train one run; return its final metrics, its run folder and why it stopped.
 
     Args:
         config: the run; SB3 agents (ppo, a2c, dqn, maskable_ppo) included.
 
     Returns:
-        The last evaluation (``eval/greedy_success``, ``eval/greedy_reward``, sampled ones),
-        ``charts/episodes``, ``charts/train_seconds`` and the updates or env steps done.
+        A :class:`TrainResult`: a mapping of the final metrics (the last evaluation,
+        ``eval/greedy_success`` and the rest, ``charts/episodes``, ``charts/train_seconds``, the
+        updates or env steps done), with ``run_dir`` (load it with :func:`load_policy`) and
+        ``stopped`` ("target" or "budget").
 
     Raises:
         KeyboardInterrupt: after saving the weights and metrics so far and printing the final
             line, so that Ctrl-C stops a script as usual.
 
     Example:
-        >>> final = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
-        >>> final["eval/greedy_success"] >= 0.9
-        True
+        >>> result = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
+        >>> result["eval/greedy_success"] >= 0.9, result.stopped
+        (True, 'target')
+        >>> load_policy(result.run_dir).generate(["0"])  # doctest: +SKIP
+        ['1']
     """
     if config.is_sb3:
         from .sb3.train import run_sb3  # needs the sb3 extra; sets (and restores) threads
 
-        return run_sb3(config, run_folder(config))
+        resolve_device(config.device)  # no CUDA: an error before the run folder exists
+        out = run_folder(config)
+        metrics = run_sb3(config, out)
+        return TrainResult(metrics, out, stop_reason(config, metrics["eval/greedy_success"])[0])
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     agent = make_agent(config)  # every start-up error comes before the folder exists
@@ -106,8 +116,9 @@ def train(config: TrainConfig) -> dict[str, float]:
             env_kwargs=config.make_kwargs(),
             iteration=agent.iteration,
         )
-    end_run(final, out, interrupted)
-    return final
+    stopped, words = stop_reason(config, final.get("eval/greedy_success"))
+    end_run(final, out, interrupted, stopped=words)
+    return TrainResult(final, out, stopped)
 
 
 def _train_loop(
@@ -118,7 +129,10 @@ def _train_loop(
     train_seconds = 0.0
     evaluation: dict[str, float] = {}
     interrupted = False
-    bar = tqdm(total=config.iterations, disable=not config.progress, desc=config.agent)
+    final_episodes: dict[str, float] = {}
+    target = "" if config.target_success is None else f" to {config.target_success:g}"
+    bar = tqdm(total=config.iterations, disable=not config.progress, desc=config.agent + target)
+    shown: dict[str, str] = {}
     try:
         for it in range(1, config.iterations + 1):
             metrics = agent.train_iteration()
@@ -135,10 +149,12 @@ def _train_loop(
                 )
                 agent.policy.train()
                 metrics.update(evaluation)
-                bar.set_postfix(success=f"{evaluation['eval/greedy_success']:.3f}")
+            _show_progress(bar, shown, metrics)
             logger.write(it, metrics)
             bar.update()
             if reached(evaluation.get("eval/greedy_success"), config.target_success):
+                final_episodes = {"eval/episodes_to_target": float(agent.episodes)}
+                bar.total = bar.n  # stopped early: a full bar, no ETA for the unused budget
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -146,6 +162,7 @@ def _train_loop(
         bar.close()
     final = {
         **evaluation,
+        **final_episodes,
         "charts/episodes": float(agent.episodes),
         "charts/train_seconds": train_seconds,
         "iterations": float(agent.iteration),
@@ -153,15 +170,60 @@ def _train_loop(
     return final, interrupted
 
 
+def _show_progress(bar: tqdm, shown: dict[str, str], metrics: dict[str, float]) -> None:
+    """The bar's figures: greedy success once evaluated (the batch's success before), tokens/s,
+    and the agent's main loss."""
+    if "eval/greedy_success" in metrics:
+        shown["success"] = f"{metrics['eval/greedy_success']:.3f}"
+    elif "success" not in shown and "charts/success" in metrics:
+        shown["batch_success"] = f"{metrics['charts/success']:.3f}"
+    if "success" in shown:
+        shown.pop("batch_success", None)
+    shown["tok/s"] = f"{metrics['perf/tokens_per_s']:.3g}"
+    loss = next((k for k in PROGRESS_LOSSES if k in metrics), None)
+    if loss is not None:
+        shown["loss"] = f"{metrics[loss]:.3g}"
+    bar.set_postfix(shown, refresh=False)
+
+
+PROGRESS_LOSSES = ("losses/policy_loss", "losses/nll", "losses/dpo", "losses/loss")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command: parse ``argv`` into a :class:`TrainConfig` and train; returns the status."""
-    parser = build_parser(TrainConfig, prog="tokengym-train", description=__doc__)
+    parser = build_parser(
+        TrainConfig, prog="tokengym-train", description=__doc__, sections=SECTIONS
+    )
     config = parse_config(TrainConfig, parser, argv)
     try:
+        resolve_device(config.device)  # no CUDA: before anything else
         train(config)
     except KeyboardInterrupt:
         return INTERRUPTED_EXIT
+    except (ValueError, TokenGymError, OSError) as e:
+        message = _start_error(e, config)
+        if message is None:
+            raise
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
     return 0
+
+
+def _start_error(error: BaseException, config: TrainConfig) -> str | None:
+    """The one-line message of an error found when the run starts, naming the option it comes
+    from; None for other errors (a traceback is then the useful report)."""
+    text = flag_words(str(error), TrainConfig)
+    if isinstance(error, VocabularyMismatchError):
+        return f"--init {config.init}: {text}"
+    if isinstance(error, TokenGymError):
+        return text
+    if isinstance(error, OSError):
+        out = str(run_folder(config).parent if config.out is None else config.out)
+        if error.filename is not None and out.startswith(str(error.filename)[: len(out)]):
+            return f"--out {out}: {error.strerror or text} ({error.filename})"
+        return None
+    if str(error).startswith("device="):  # resolve_device's own message
+        return text
+    return None
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ def speed_config(
     kwargs = dict(env_kwargs)
     common: dict[str, Any] = {"agent": agent, "task": kwargs.pop("task"), "env_kwargs": kwargs}
     common |= {"device": "cpu", "threads": 1, "checkpoint": False, "progress": False, "out": out}
+    common["target_success"] = None  # a timed run spends its whole budget
     if agent in SB3_AGENTS:
         steps = sizes["total_timesteps"]
         log_every = max(1, steps // 16)

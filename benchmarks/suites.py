@@ -140,6 +140,7 @@ class RunSpec:
             "out": str(out),
             "checkpoint": False,  # MBs per run; the suite needs the curves
             "progress": progress,
+            "target_success": None,  # the suite reads whole learning curves
         }
         if self.agent in SB3_AGENTS:
             return TrainConfig(

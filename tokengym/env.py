@@ -160,7 +160,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     - `split`: "train" or "test", two disjoint fixed prompt sets.
     - `tokenizer`: None (characters of the task), a tokenizer.json path, a
       `tokenizers.Tokenizer` or a `tokengym.Tokenizer`; `pad_token`, `bos_token`, `sep_token`,
-      `eos_token` name the special tokens of the first two.
+      `eos_token` name the special tokens of the first two. Roles left unnamed that the file
+      lacks (GPT-2 has only `<|endoftext|>`, its EOS) are appended at the end of the vocabulary,
+      listed in `env.unwrapped.tokenizer.added_special_tokens` (token -> id, the same each load).
     - `render_mode`: None, "ansi" or "human" (another raises `RenderModeError`, a TypeError).
       `success_threshold`: R needed for success.
     - `invalid_reward`: R of an episode ended by a masked token.

@@ -21,6 +21,7 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 from ..config import TrainConfig
 from ..evaluate import EvalResult, evaluate
 from ..run import end_run, new_run_folder
+from ..trained import stop_reason
 from .act import sb3_act
 from .callbacks import MetricsCallback, Sink
 from .envs import ENV_ID, make_vec_env
@@ -192,12 +193,21 @@ def train_sb3(
 
 def run_sb3(config: TrainConfig, out: Path) -> dict[str, float]:
     """``train(config)`` for SB3 agents: ``out/`` gets config.json, metrics and ``model.zip``."""
+    last_eval: dict[str, float] = {}  # the last evaluation, for an interrupted run's final line
+
     with new_run_folder(out, config) as logger:
-        model, metrics = train_sb3(config, logger.write)
+
+        def sink(step: int, line: dict[str, float]) -> None:
+            last_eval.update({k: v for k, v in line.items() if k.startswith("eval/")})
+            logger.write(step, line)
+
+        model, metrics = train_sb3(config, sink)
     if config.checkpoint:
         model.save(out / "model.zip")
-    final = {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
+    final = {**last_eval}
+    final |= {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
     final["charts/train_seconds"] = metrics.get("charts/train_seconds", 0.0)
     final["charts/env_steps"] = float(model.num_timesteps)
-    end_run(final, out, interrupted=metrics.get("interrupted") == 1.0)
+    _, words = stop_reason(config, final.get("eval/greedy_success"))
+    end_run(final, out, interrupted=metrics.get("interrupted") == 1.0, stopped=words)
     return metrics

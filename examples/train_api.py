@@ -29,9 +29,9 @@ def main() -> None:
         out=args.out,
         progress=False,
     )
-    final = train(config)
-    print(f"greedy success {final['eval/greedy_success']:.2f}")
-    rows = read_metrics(Path(args.out) / "metrics.jsonl")
+    result = train(config)  # the final metrics (a mapping), with run_dir and stopped
+    print(f"greedy success {result['eval/greedy_success']:.2f}, stopped on {result.stopped}")
+    rows = read_metrics(Path(result.run_dir) / "metrics.jsonl")
     returns = [row["charts/episodic_return"] for row in rows if "charts/episodic_return" in row]
     print(f"{len(rows)} metric rows; episodic return {returns[0]:.3f} -> {returns[-1]:.3f}")
 

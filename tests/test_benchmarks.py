@@ -21,6 +21,8 @@ from tokengym.bench import report, runner
 from tokengym.bench.__main__ import main
 from tokengym.bench.suites import SUITES, RunSpec, canonical, task
 
+from tokengym._requires import install_hint
+
 SMOKE = SUITES["smoke"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -303,7 +305,7 @@ def test_executor_ray_without_ray_prints_the_pip_line(
         main(["run", "--suite", "smoke", "--out", str(tmp_path), "--executor", "ray"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.splitlines()[-1]
-    pip_line = 'tokengym.bench.ray_executor needs ray: pip install "tokengym[ray]"'
+    pip_line = f"tokengym.bench.ray_executor needs ray: {install_hint('ray')}"
     assert error == f"tokengym-bench: error: {pip_line}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from ._version import __version__
 from .env import TokenGenEnv
 from .errors import (
     ConfigError,
@@ -34,8 +35,6 @@ from .rewards import (
 from .tasks import TASKS, Example, Task, make_task
 from .tokenizer import CharTokenizer, Tokenizer, TokenizerLike
 from .vector import TokenGenVectorEnv
-
-__version__ = "0.1.0"
 
 if "TokenGen-v0" not in registry:
     register(

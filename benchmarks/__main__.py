@@ -80,6 +80,13 @@ def run(
     """
     check_folder(suite, out)
     out.mkdir(parents=True, exist_ok=True)
+    if suite.staged is not None:  # stage 1 (tuning, warm-start checkpoints), then the picks
+        first = suite.resolve({})
+        write_suite(first, out)
+        runner.run_suite(first, out, suite.first_keys(), progress, workers, cluster)
+        done = {r["run_id"]: r for r in runner.read_rows(out) if r.get("status") == "ok"}
+        suite = suite.resolve(done)
+        only = None if only is None else [k for k in only if k in suite.keys]
     write_suite(suite, out)
     runner.run_suite(suite, out, only, progress, workers, cluster)
     keys = suite.keys if only is None else only

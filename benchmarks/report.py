@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import plots, stats
+from . import findings, plots, stats
 from .runner import read_rows
 from .suites import RunSpec
 
@@ -151,18 +151,41 @@ def build(out: Path) -> str:
     lines = [f"# tokengym benchmark report: suite `{suite['name']}`", ""]
     conclusions = []
     body: list[str] = []
+    groups = {q["key"]: group(q, rows) for q in suite["questions"]}
     for question in suite["questions"]:
-        arms = group(question, rows)
+        arms = groups[question["key"]]
         if not arms:
             continue
         spec = spec_of(next(iter(arms.values()))[0])
-        pngs = plots.learning_curves(arms, question, out)
-        finding = conclusion(question["title"], arms)
-        conclusions.append(f"- {finding}")
         body += [f"## {question['title']}", ""]
         body += [f"Task: {spec.task_name}, greedy success on the {spec.eval_split} prompts. "]
         body[-1] += question.get("note", "")
+        if question["key"].startswith("tune-") or question["key"] == "warm-sl":
+            table = question_table(arms)
+            pick = findings.pick_label(arms) if question["key"] != "warm-sl" else None
+            if pick is not None:
+                table = table.replace(f"| {pick} |", f"| **{pick} (pick)** |", 1)
+            body += ["", table, ""]
+            if question["key"] == "warm-sl":
+                landed = sorted(next(iter(arms.values())), key=lambda r: r["spec"]["seed"])
+                cells = ", ".join(f"{r['spec']['seed']}: {r['final_success']:.2f}" for r in landed)
+                inside = sum(0.3 <= r["final_success"] <= 0.5 for r in landed)
+                body += [f"Greedy success of each checkpoint (seed: success): {cells}; "
+                         f"{inside}/{len(landed)} in 0.3-0.5.", ""]  # fmt: skip
+            continue
+        pngs = plots.learning_curves(arms, question, out)
+        if question["key"] == "ladder":
+            pngs.append(plots.ladder_gap(arms, out / "ladder_gap.png"))
+        finding = conclusion(question["title"], arms)
+        conclusions.append(f"- {finding}")
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
+        body += [findings.resolution(arms), ""]
+        flags = findings.collapse_lines(arms)
+        body += [
+            "Collapsed seeds (below the threshold, greedy success flat over the last half of "
+            "training): " + ("; ".join(flags) if flags else "none") + ".",
+            "",
+        ]
         for a, b in identical_arms(arms):
             body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
         body += [f"![{question['key']}]({png.name})" for png in pngs] + [""]
@@ -178,6 +201,8 @@ def build(out: Path) -> str:
             NOTE.format(t=some["threshold"]),
             "",
         ]
+    if any(k in groups for k in ("sl-vs-rl", "ladder", "gamma", "explore")):
+        lines += findings.findings(groups)
     if conclusions:
         lines += ["## Conclusions (generated from the numbers below)", "", *conclusions, ""]
     lines += body

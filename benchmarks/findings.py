@@ -166,3 +166,19 @@ def pick_label(arms: Arms) -> str | None:
     if not arms:
         return None
     return max(arms, key=lambda label: stats.iqm([auc(r) for r in arms[label]]))
+
+
+def picks_table(groups: Mapping[str, Arms]) -> list[str]:
+    """The tuned settings, one row per tuned arm (the candidates for the CLI defaults)."""
+    rows = []
+    for key, arms in groups.items():
+        label = pick_label(arms) if key.startswith("tune-") else None
+        if label is None:
+            continue
+        best = arms[label]
+        scores = stats.bootstrap_ci([auc(r) for r in best]).format()
+        rows.append(f"| {key.removeprefix('tune-')} | {label} | {len(best)} | {scores} |")
+    if not rows:
+        return []
+    head = "| arm | pick | tuning seeds | mean success over training |"
+    return ["## Tuned settings (the picks)", "", head, "|---|---|---:|---:|", *rows, ""]

@@ -30,6 +30,8 @@ def spec_of(row: dict[str, Any]) -> RunSpec:
 def arm_label(spec: RunSpec, arm: Sequence[str]) -> str:
     """The row name of a run, from its question's arm fields (``credit_mode=dense, gamma=0.9``)."""
     values = [str(getattr(spec, field)) for field in arm]
+    if len(arm) == 1 and not isinstance(getattr(spec, arm[0]), str):
+        return f"{arm[0]}={values[0]}"  # a bare number (a discount) would not say what it is
     return values[0] if len(arm) == 1 else ", ".join(f"{f}={v}" for f, v in zip(arm, values))
 
 
@@ -168,7 +170,7 @@ def build(out: Path) -> str:
             body += ["", table, ""]
             if question["key"] == "warm-sl":
                 landed = sorted(next(iter(arms.values())), key=lambda r: r["spec"]["seed"])
-                cells = ", ".join(f"{r['spec']['seed']}: {r['final_success']:.2f}" for r in landed)
+                cells = ", ".join(f"{r['spec']['seed']}: {r['final_success']:.3f}" for r in landed)
                 inside = sum(0.3 <= r["final_success"] <= 0.5 for r in landed)
                 body += [f"Greedy success of each checkpoint (seed: success): {cells}; "
                          f"{inside}/{len(landed)} in 0.3-0.5.", ""]  # fmt: skip
@@ -203,6 +205,7 @@ def build(out: Path) -> str:
         ]
     if any(k in groups for k in ("sl-vs-rl", "ladder", "gamma", "explore")):
         lines += findings.findings(groups)
+    lines += findings.picks_table(groups)
     if conclusions:
         lines += ["## Conclusions (generated from the numbers below)", "", *conclusions, ""]
     lines += body

@@ -504,7 +504,8 @@ def first_stage(staged: Staged) -> list[Question]:
             t.specs(),
             f"Grid on the tuning seeds {list(t.seeds)} (never reported), {t.budget:,} sampled "
             "completions (examples) per run whatever the batch; the pick (bold) has the best "
-            "mean success over training.",
+            "mean success over training. batch_size: completions (examples) per update; for DPO "
+            "prompts per update, 4 completions each.",
         )
         for t in staged.tunings
     ]

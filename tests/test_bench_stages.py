@@ -98,3 +98,31 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids() -> None:
     spec = RunSpec("reinforce", LADDER["1-2"])
     assert spec.run_id != replace(spec, entropy_coef=0.01).run_id
     assert replace(spec, init=None, kl_coef=0.0).run_id == spec.run_id
+
+
+def test_a_staged_suite_runs_both_stages_and_resumes(tmp_path) -> None:
+    from tokengym.bench import report, runner
+    from tokengym.bench.__main__ import run
+    from tokengym.bench.suites import Suite, make_staged
+
+    suite = Suite("tiny", (), staged=make_staged(128, (0,), (1e-3, 3e-3), (64,), 2, (900,)))
+    keys = [k for k in suite.keys if k != "throughput"]
+    text = run(suite, tmp_path, keys, progress=False)
+    rows = runner.read_rows(tmp_path)
+    assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
+    # stage 1: 4 arms x 2 lrs + 1 warm start; stage 2: Q1 3, ladder 5 more (its 1-2 final is
+    # Q1's REINFORCE), gamma 2 more (gamma 1 is the ladder's 3-4 final), explore: 1 more from
+    # scratch + 4 warm
+    assert len(rows) == 9 + 3 + 5 + 2 + 1 + 4
+    warm = [r for r in rows if r["spec"]["init"] is not None]
+    assert (
+        len(warm) == 4 and (tmp_path / "runs" / warm[0]["spec"]["init"] / "checkpoint.pt").exists()
+    )
+    for heading in ("## Findings", "## Tuned settings", "## Tuning: final", "## Q4. Exploration"):
+        assert heading in text
+    assert text.count("(pick)** |") == 4 and (tmp_path / "ladder_gap.png").exists()
+    assert [q["key"] for q in report.load(tmp_path)[0]["questions"]][-4:] == [
+        "sl-vs-rl", "ladder", "gamma", "explore",
+    ]  # fmt: skip
+    run(suite, tmp_path, keys, progress=False)  # resume: nothing left to run
+    assert len(runner.read_rows(tmp_path)) == len(rows)

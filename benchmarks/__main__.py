@@ -6,8 +6,11 @@
 
 ``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
 (once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
-report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
-(the full suite adds ``-copy`` variants of the first five). ``--executor ray`` runs each run as a
+report from a results folder. ``--only`` keys: those of the suite (``runner.select`` lists them;
+quick and full: tune-<arm>, warm-sl, sl-vs-rl, ladder, gamma, explore, throughput, and in full
+baseline and sb3). quick and full run in two stages: the tuning grids and the warm start's
+checkpoints first, then the questions built from the picks (a resume picks up either stage).
+``--executor ray`` runs each run as a
 Ray task (a local instance, or the cluster at ``--address``); this process writes every file.
 """
 

@@ -133,7 +133,7 @@ def throughput_bars(env: dict[str, Any], agents: list[Any], path: Path) -> Path:
     return path
 
 
-def ladder_gap(arms: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+def ladder_gap(arms: dict[str, list[dict[str, Any]]], path: Path, split: str = "train") -> Path:
     """Each credit mode's mean success over training (IQM, 95% CI over seeds) against answer
     length, and every_token minus final per rung (IQM difference with its bootstrap CI)."""
     from .findings import auc, difference
@@ -172,6 +172,8 @@ def ladder_gap(arms: dict[str, list[dict[str, Any]]], path: Path) -> Path:
         ax.set_xticks(xs, names)
         ax.set_xlabel("answer length (letters, + EOS)")
         ax.grid(alpha=0.3)
-    fig.suptitle("Credit mode against answer length (IQM over seeds, 95% CI)", fontsize=10)
+    where = "train prompts (J)" if split == "train" else "held-out prompts"
+    fig.suptitle(f"Credit mode against answer length, greedy success on the {where} "
+                 "(IQM over seeds, 95% CI)", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return _save(fig, path)

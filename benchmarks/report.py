@@ -176,8 +176,9 @@ def build(out: Path) -> str:
                          f"{inside}/{len(landed)} in 0.3-0.5.", ""]  # fmt: skip
             continue
         pngs = plots.learning_curves(arms, question, out)
-        if question["key"] == "ladder":
-            pngs.append(plots.ladder_gap(arms, out / "ladder_gap.png"))
+        if question["key"].startswith("ladder"):
+            gap = out / f"{question['key']}_gap.png"
+            pngs.append(plots.ladder_gap(arms, gap, spec.eval_split))
         finding = conclusion(question["title"], arms)
         conclusions.append(f"- {finding}")
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]

@@ -303,7 +303,7 @@ class Suite:
         """Every ``--only`` key of the suite (stage 2's too, before it is resolved)."""
         keys = [q.key for q in self.questions]
         if self.staged is not None:
-            later = ("sl-vs-rl", "ladder", "gamma", "explore")
+            later = ("sl-vs-rl", "ladder", "ladder-test", "gamma", "explore")
             keys += [k for k in (q.key for q in first_stage(self.staged)) if k not in keys]
             keys += [k for k in later if k not in keys]
         return (*keys, THROUGHPUT)
@@ -544,6 +544,14 @@ def staged_questions(staged: Staged, picks: Mapping[str, RunSpec]) -> list[Quest
         "Copy over 4 letters with answers of 1-2, 3-4 and 6-8 letters (+ EOS), 16 train "
         "prompts each; REINFORCE at the tuned final and every_token settings.",
     )
+    held_out = Question(
+        "ladder-test",
+        "Q2b. The ladder on held-out prompts",
+        ("answer_length", "credit_mode"),
+        tuple(replace(spec, eval_split="test") for spec in ladder),
+        "The runs of Q2 trained again (the evaluation draws from its own generator, so the "
+        "training is the same) and scored greedily on the 4 test prompts never trained on.",
+    )
     gammas = (1.0, 0.9, 0.5)
     q3 = Question(
         "gamma",
@@ -568,7 +576,7 @@ def staged_questions(staged: Staged, picks: Mapping[str, RunSpec]) -> list[Quest
         "policy and from the warm start's checkpoint of the same seed; warm too: a KL penalty "
         "of 0.05 to that checkpoint, and DPO.",
     )
-    return [q1, q2, q3, q4]
+    return [q1, q2, held_out, q3, q4]
 
 
 def make_staged(budget: int, seeds: tuple[int, ...], lrs: tuple[float, ...],

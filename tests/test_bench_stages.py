@@ -113,16 +113,16 @@ def test_a_staged_suite_runs_both_stages_and_resumes(tmp_path) -> None:
     # stage 1: 4 arms x 2 lrs + 1 warm start; stage 2: Q1 3, ladder 5 more (its 1-2 final is
     # Q1's REINFORCE), gamma 2 more (gamma 1 is the ladder's 3-4 final), explore: 1 more from
     # scratch + 4 warm
-    assert len(rows) == 9 + 3 + 5 + 2 + 1 + 4
+    assert len(rows) == 9 + 3 + 5 + 6 + 2 + 1 + 4  # + the ladder again on held-out prompts
     warm = [r for r in rows if r["spec"]["init"] is not None]
     assert (
         len(warm) == 4 and (tmp_path / "runs" / warm[0]["spec"]["init"] / "checkpoint.pt").exists()
     )
     for heading in ("## Findings", "## Tuned settings", "## Tuning: final", "## Q4. Exploration"):
         assert heading in text
-    assert text.count("(pick)** |") == 4 and (tmp_path / "ladder_gap.png").exists()
-    assert [q["key"] for q in report.load(tmp_path)[0]["questions"]][-4:] == [
-        "sl-vs-rl", "ladder", "gamma", "explore",
+    assert text.count("(pick)** |") == 4 and (tmp_path / "ladder-test_gap.png").exists()
+    assert [q["key"] for q in report.load(tmp_path)[0]["questions"]][-5:] == [
+        "sl-vs-rl", "ladder", "ladder-test", "gamma", "explore",
     ]  # fmt: skip
     run(suite, tmp_path, keys, progress=False)  # resume: nothing left to run
     assert len(runner.read_rows(tmp_path)) == len(rows)

@@ -6,8 +6,11 @@
 
 ``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
 (once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
-report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
-(the full suite adds ``-copy`` variants of the first five). ``--executor ray`` runs each run as a
+report from a results folder. ``--only`` keys: those of the suite (``runner.select`` lists them;
+quick and full: tune-<arm>, warm-sl, sl-vs-rl, ladder, gamma, explore, throughput, and in full
+baseline and sb3). quick and full run in two stages: the tuning grids and the warm start's
+checkpoints first, then the questions built from the picks (a resume picks up either stage).
+``--executor ray`` runs each run as a
 Ray task (a local instance, or the cluster at ``--address``); this process writes every file.
 
 One ``run`` per folder at a time: a second exits 1 naming the first one's PID. ``run`` exits 1
@@ -92,6 +95,13 @@ def run(
     """
     with runner.folder_lock(out):  # one runner per folder: a second one is refused
         check_folder(suite, out)
+        if suite.staged is not None:  # stage 1 (tuning, warm-start checkpoints), then the picks
+            first = suite.resolve({})
+            write_suite(first, out)
+            runner.run_suite(first, out, suite.first_keys(), progress, workers, cluster)
+            done = {r["run_id"]: r for r in runner.read_rows(out) if r.get("status") == "ok"}
+            suite = suite.resolve(done)
+            only = None if only is None else [k for k in only if k in suite.keys]
         write_suite(suite, out)
         runner.run_suite(suite, out, only, progress, workers, cluster)
         keys = suite.keys if only is None else only

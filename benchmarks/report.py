@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import plots, stats
+from . import findings, plots, stats
 from .runner import read_rows
 from .suites import RunSpec
 
@@ -52,6 +52,8 @@ def spec_of(row: dict[str, Any]) -> RunSpec:
 def arm_label(spec: RunSpec, arm: Sequence[str]) -> str:
     """The row name of a run, from its question's arm fields (``credit_mode=dense, gamma=0.9``)."""
     values = [str(getattr(spec, field)) for field in arm]
+    if len(arm) == 1 and not isinstance(getattr(spec, arm[0]), str):
+        return f"{arm[0]}={values[0]}"  # a bare number (a discount) would not say what it is
     return values[0] if len(arm) == 1 else ", ".join(f"{f}={v}" for f, v in zip(arm, values))
 
 
@@ -173,22 +175,45 @@ def build(out: Path) -> str:
     lines = [f"# tokengym benchmark report: suite {md(suite['name'])}", ""]
     conclusions = []
     body: list[str] = []
+    groups = {q["key"]: group(q, rows) for q in suite["questions"]}
     for question in suite["questions"]:
-        arms = group(question, rows)
+        arms = groups[question["key"]]
         if not arms:
             continue
         spec = spec_of(next(iter(arms.values()))[0])
         key, title = file_key(question["key"]), md(question["title"])
+        body += [f"## {title}", ""]
+        body += [f"Task: {md(spec.task_name)}, greedy success on the {md(spec.eval_split)} "]
+        body[-1] += "prompts. " + md(question.get("note", ""))
+        if question["key"].startswith("tune-") or question["key"] == "warm-sl":
+            table = question_table(arms)
+            pick = findings.pick_label(arms) if question["key"] != "warm-sl" else None
+            if pick is not None:
+                table = table.replace(f"| {pick} |", f"| **{pick} (pick)** |", 1)
+            body += ["", table, ""]
+            if question["key"] == "warm-sl":
+                landed = sorted(next(iter(arms.values())), key=lambda r: r["spec"]["seed"])
+                cells = ", ".join(f"{r['spec']['seed']}: {r['final_success']:.3f}" for r in landed)
+                inside = sum(0.3 <= r["final_success"] <= 0.5 for r in landed)
+                body += [f"Greedy success of each checkpoint (seed: success): {cells}; "
+                         f"{inside}/{len(landed)} in 0.3-0.5.", ""]  # fmt: skip
+            continue
         pngs = plots.learning_curves(arms, {**question, "key": key}, out)
+        if question["key"].startswith("ladder"):
+            pngs.append(plots.ladder_gap(arms, out / f"{key}_gap.png", spec.eval_split))
         for png in pngs:  # file_key keeps them there; a plots change must too
             if png.resolve().parent != out.resolve():
                 raise ValueError(f"plot {png} is outside the results folder {out}")
         finding = conclusion(title, arms)
         conclusions.append(f"- {finding}")
-        body += [f"## {title}", ""]
-        body += [f"Task: {md(spec.task_name)}, greedy success on the {md(spec.eval_split)} "]
-        body[-1] += "prompts. " + md(question.get("note", ""))
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
+        body += [findings.resolution(arms), ""]
+        flags = findings.collapse_lines(arms)
+        body += [
+            "Collapsed seeds (below the threshold, greedy success flat over the last half of "
+            "training): " + ("; ".join(flags) if flags else "none") + ".",
+            "",
+        ]
         for a, b in identical_arms(arms):
             body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
         body += [f"![{key}]({png.name})" for png in pngs] + [""]
@@ -204,6 +229,9 @@ def build(out: Path) -> str:
             NOTE.format(t=some["threshold"]),
             "",
         ]
+    if any(k in groups for k in ("sl-vs-rl", "ladder", "gamma", "explore")):
+        lines += findings.findings(groups)
+    lines += findings.picks_table(groups)
     if conclusions:
         lines += ["## Conclusions (generated from the numbers below)", "", *conclusions, ""]
     lines += body

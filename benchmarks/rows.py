@@ -89,6 +89,8 @@ def curve(lines: Iterable[dict[str, float | None]]) -> list[dict[str, float]]:
                 "reward": float(line.get("eval/greedy_reward") or 0.0),
             }
         )
+        if line.get("losses/entropy") is not None:  # per-token policy entropy: collapse flags
+            points[-1]["entropy"] = float(line["losses/entropy"])
     return points
 
 

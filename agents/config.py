@@ -93,6 +93,7 @@ SECTIONS = {
     "sb3_policy": "Stable-Baselines3 agents (ppo, a2c, dqn, maskable_ppo)",
     "eval_split": "evaluation and stopping",
     "seed": "the run",
+    "checkpoint_every": "checkpoints, resume and the run folder",
 }
 SB3_RESERVED = ("env", "policy", "seed", "learning_rate", "gamma", "device", "policy_kwargs")
 

@@ -29,9 +29,8 @@ from tokengym.problem import SPLITS
 from tokengym.rewards import REWARD_MODES
 from tokengym.validation import check_choice, check_int, check_number
 
+from .choices import BASELINES, CREDITS, DPO_LOSSES
 from .guards import adopt_resumed, check_memory, check_run_fields
-from .losses import DPO_LOSSES
-from .returns import BASELINES, CREDITS
 
 CUSTOM_AGENTS = ("reinforce", "supervised", "dpo")
 SB3_AGENTS = ("ppo", "a2c", "dqn", "maskable_ppo")

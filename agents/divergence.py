@@ -6,8 +6,8 @@
 - A loss whose magnitude grows past ``LOSS_WARN_FACTOR`` times its first value (or past
   ``LOSS_WARN_FACTOR * LOSS_WARN_FLOOR`` when that first value is small) gives one
   :class:`LossGrowthWarning`: finite, but most likely the lr is too large.
-- ``MAX_LR`` bounds the learning rate at construction: Adam moves each weight by about lr per
-  step, so an lr above it only diverges (lr=1e38 overflowed inside Adam).
+- ``choices.MAX_LR`` bounds the learning rate at construction: Adam moves each weight by about
+  lr per step, so an lr above it only diverges (lr=1e38 overflowed inside Adam).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from tokengym.errors import TokenGymError
 
 LOSS_WARN_FACTOR = 1e4
 LOSS_WARN_FLOOR = 1.0
-MAX_LR = 1.0
 
 
 class DivergenceError(TokenGymError, ArithmeticError):

@@ -2,7 +2,7 @@
 
 - ``resume``: the config becomes the one in the run folder's ``config.json``; a field given
   with another value is an error (:func:`adopt_resumed`).
-- Checkpoint cadence, the lr bound (``divergence.MAX_LR``) and a batch whose gradient is
+- Checkpoint cadence, the lr bound (``choices.MAX_LR``) and a batch whose gradient is
   identically 0 (:func:`check_run_fields`).
 - Memory: a batch (or SB3 ``num_envs``) whose estimated memory exceeds this machine's
   (:func:`estimate_bytes`, a rough upper-bound model documented there).
@@ -21,7 +21,7 @@ from typing import Any
 from tokengym.errors import ConfigError
 from tokengym.validation import check_int, check_number
 
-from .divergence import MAX_LR
+from .choices import MAX_LR
 
 # Fields a resumed run may change: where and how it runs, how long, how often it saves.
 RESUME_FREE = ("resume", "out", "overwrite", "progress", "threads", "device", "track")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .choices import DPO_LOSSES
 from .policies import Policy, masked_logits
 from .returns import batch_baseline, normalize, returns
 
@@ -84,9 +85,6 @@ def supervised_loss(policy: Policy, d: Decisions) -> torch.Tensor:
     nothing, so changing padded tokens changes neither the loss nor its gradient.
     """
     return -sequence_logp(policy, d).sum() / d.tokens.shape[0]
-
-
-DPO_LOSSES = ("sigmoid", "ipo")
 
 
 def dpo_loss(

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import torch
 
-CREDITS = ("final", "every_token", "trajectory", "env")
-BASELINES = ("none", "mean", "rloo", "value")
+from .choices import BASELINES, CREDITS
+
+__all__ = ["BASELINES", "CREDITS"]  # and the functions below
 
 
 def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -2,8 +2,9 @@
 and the one training entry point ``train(TrainConfig(...))``.
 
 Example:
-    >>> from tokengym.agents import TrainConfig, train
-    >>> final = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
+    >>> from tokengym.agents import TrainConfig, load_policy, train
+    >>> result = train(TrainConfig(agent="reinforce", task="target", target_success=0.9))
+    >>> load_policy(result.run_dir).generate(["0"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from .reinforce import ReinforceAgent  # noqa: E402
 from .rollout import Rollout, collect_rollout  # noqa: E402
 from .supervised import SupervisedAgent  # noqa: E402
 from .train import train  # noqa: E402
+from .trained import TrainedPolicy, TrainResult, load_policy  # noqa: E402
 
 __all__ = [
     "AGENTS",
@@ -69,6 +71,8 @@ __all__ = [
     "RunLogger",
     "SupervisedAgent",
     "TrainConfig",
+    "TrainResult",
+    "TrainedPolicy",
     "TransformerConfig",
     "TransformerPolicy",
     "VocabularyMismatchError",
@@ -78,6 +82,7 @@ __all__ = [
     "evaluate",
     "evaluate_policy",
     "load_checkpoint",
+    "load_policy",
     "policy_act",
     "read_metrics",
     "reinforce_loss",

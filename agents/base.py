@@ -9,6 +9,8 @@ import torch
 
 from .config import TrainConfig
 from .device import resolve_device
+from .divergence import UpdateGuard, gradient_norm
+from .optim import EagerAdam
 from .policies import Policy
 
 
@@ -31,19 +33,29 @@ class Agent:
         self.config = config
         self.device = resolve_device(config.device)
         self.policy = policy.to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.optimizer = EagerAdam(self.policy.parameters(), lr=config.lr)  # no torch._dynamo
         self.iteration = 0
         self.episodes = 0
         self.tokens = 0
+        self.guard = UpdateGuard()
 
     def optimizer_step(self, loss: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:
-        """Backpropagate ``loss``, clip to ``max_grad_norm`` (its norm into ``stats``), step."""
+        """Backpropagate ``loss``, clip to ``max_grad_norm`` (its norm into ``stats``), step.
+
+        Raises:
+            DivergenceError: on a non-finite loss or gradient, before the step (the weights
+                stay the last finite ones).
+        """
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
-            stats["losses/grad_norm"] = torch.nn.utils.clip_grad_norm_(
+            norm = torch.nn.utils.clip_grad_norm_(
                 self.policy.parameters(), self.config.max_grad_norm
             )
+            stats["losses/grad_norm"] = norm
+        else:
+            norm = gradient_norm(list(self.policy.parameters()))
+        self.guard.check(self.iteration + 1, loss, norm)
         self.optimizer.step()
 
 

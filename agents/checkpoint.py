@@ -1,21 +1,38 @@
 """Checkpoints: config, weights, optimizer state and the tokenizer vocabulary in one file.
 
-Loaded with ``torch.load(weights_only=True)``: the file holds only tensors and plain data.
+The file is one header line, ``tokengym-checkpoint 2 length=N sha256=HEX``, then N bytes
+written by ``torch.save`` and read with ``torch.load(weights_only=True)`` (tensors and plain
+data only). A save goes to a temporary file in the same folder, is fsynced, then renamed over
+the old one, with SIGINT/SIGTERM held until it is done: a kill, a full disk or a second Ctrl-C
+leaves the previous checkpoint whole. A load checks the length and the checksum, so a
+truncated or altered file is an error naming its path, never wrong weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .policies import GRUConfig, Policy, PolicyConfig, TransformerConfig, build_policy
+from tokengym.errors import TokenGymError
 
-FORMAT_VERSION = 1
+from .policies import GRUConfig, Policy, PolicyConfig, TransformerConfig, build_policy
+from .signals import signals_held
+
+FORMAT_VERSION = 2
+MAGIC = b"tokengym-checkpoint"
 POLICY_CONFIGS = {"GRUConfig": GRUConfig, "TransformerConfig": TransformerConfig}
+
+
+class CheckpointError(TokenGymError, ValueError):
+    """A checkpoint file that is missing, truncated, altered or not a checkpoint."""
 
 
 class VocabularyMismatchError(ValueError):
@@ -35,6 +52,8 @@ class Checkpoint:
         vocab: token -> id of the tokenizer the policy was trained with.
         env_kwargs: the env keyword arguments that were plain data.
         iteration: updates done.
+        train_state: what ``--resume`` restores beyond the weights (RNG states, counters,
+            the training loop's own), or None.
     """
 
     policy: Policy
@@ -45,6 +64,7 @@ class Checkpoint:
     vocab: dict[str, int]
     env_kwargs: dict[str, Any]
     iteration: int
+    train_state: dict[str, Any] | None = None
 
 
 def _as_dict(config: Any) -> dict[str, Any]:
@@ -75,9 +95,10 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     env_kwargs: dict[str, Any] | None = None,
     iteration: int = 0,
+    train_state: dict[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint; env kwargs that are not plain data (callables, Task objects) are
-    left out, since ``weights_only`` loading cannot rebuild them.
+    """Write a checkpoint atomically; env kwargs that are not plain data (callables, Task
+    objects) are left out, since ``weights_only`` loading cannot rebuild them.
 
     Example:
         >>> vocab = env.unwrapped.tokenizer.vocab
@@ -95,10 +116,79 @@ def save_checkpoint(
         "vocab": dict(vocab),
         "env_kwargs": {k: v for k, v in (env_kwargs or {}).items() if _plain(v)},
         "iteration": iteration,
+        "train_state": train_state,
     }
-    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(Path(path), framed(buffer.getvalue()))
+
+
+def framed(body: bytes) -> bytes:
+    """``body`` behind the header line that :func:`unframe` checks."""
+    digest = hashlib.sha256(body).hexdigest()
+    return MAGIC + f" {FORMAT_VERSION} length={len(body)} sha256={digest}\n".encode() + body
+
+
+def unframe(data: bytes, path: Path) -> bytes:
+    """The torch bytes of a checkpoint file, after its length and checksum are checked."""
+    head, newline, body = data.partition(b"\n")
+    fields = head.split(b" ")
+    if not newline or len(fields) != 4 or fields[0] != MAGIC:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a tokengym checkpoint (no header line; "
+            f"{len(data)} bytes): expected a checkpoint.pt written by tokengym"
+        )
+    version = fields[1].decode(errors="replace")
+    if version != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format_version={version!r}; "
+            f"this code reads {FORMAT_VERSION}"
+        )
+    length = int(fields[2].removeprefix(b"length="))
+    if len(body) != length:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is truncated or extended: {len(body)} bytes after the "
+            f"header, expected {length} (an interrupted copy or a full disk?)"
+        )
+    digest = fields[3].removeprefix(b"sha256=").decode(errors="replace")
+    if hashlib.sha256(body).hexdigest() != digest:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is corrupt: its sha256 differs from the one in its "
+            f"header (bytes changed after it was written)"
+        )
+    return body
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` or leave it as it was: a temporary file in the same folder,
+    fsynced, renamed over it, the folder fsynced; SIGINT/SIGTERM wait until it is done."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
+    with signals_held():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def check_vocab(saved: dict[str, int], current: dict[str, int]) -> None:
@@ -124,14 +214,11 @@ def load_checkpoint(path: str | Path, env: Any = None) -> Checkpoint:
 
     Raises:
         VocabularyMismatchError: when ``env``'s vocabulary differs from the checkpoint's.
-        ValueError: on an unknown format version or policy class.
+        CheckpointError: when the file is missing, truncated, altered or not a checkpoint
+            (the message names the path).
+        ValueError: on an unknown policy class.
     """
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"checkpoint format_version={payload.get('format_version')!r}; "
-            f"this code reads {FORMAT_VERSION}"
-        )
+    payload = read_payload(path)
     if env is not None:
         check_vocab(payload["vocab"], dict(getattr(env, "unwrapped", env).tokenizer.vocab))
     cls = POLICY_CONFIGS.get(payload["policy_class"])
@@ -149,4 +236,22 @@ def load_checkpoint(path: str | Path, env: Any = None) -> Checkpoint:
         vocab=payload["vocab"],
         env_kwargs=payload["env_kwargs"],
         iteration=payload["iteration"],
+        train_state=payload.get("train_state"),
     )
+
+
+def read_payload(path: str | Path) -> dict[str, Any]:
+    """The checked contents of a checkpoint file as plain data and tensors (no policy built)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {e}") from e
+    body = unframe(data, path)
+    try:
+        payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as e:  # a checksum-valid file torch cannot read: another program's
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read by torch: {e}") from e
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds no tokengym checkpoint payload")
+    return payload

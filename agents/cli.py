@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -72,7 +73,7 @@ def _default_text(f: dataclasses.Field) -> str:
     return repr(f.default)
 
 
-def add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hint: Any) -> None:
+def add_field(parser: Any, f: dataclasses.Field, hint: Any) -> None:
     """Add the option of one dataclass field."""
     flag = "--" + f.name.replace("_", "-")
     help_text = f"{f.metadata.get('help', '')} (default: {_default_text(f)})"
@@ -83,7 +84,14 @@ def add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hint: Any) 
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         return
     if typing.get_origin(inner) in (Mapping, dict):
-        parser.add_argument(flag, type=_pair, action="append", metavar="KEY=VALUE", **kwargs)
+        kwargs["help"] = help_text.replace(
+            " (default:",
+            "; several KEY=VALUE after one flag, and the flag repeated, add up (default:",
+            1,
+        )
+        parser.add_argument(
+            flag, type=_pair, nargs="+", action="extend", metavar="KEY=VALUE", **kwargs
+        )
         return
     if typing.get_origin(inner) is tuple:
         (item, _) = typing.get_args(inner)
@@ -99,15 +107,52 @@ def add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hint: Any) 
     parser.add_argument(flag, type=parse, **kwargs)
 
 
-def build_parser(cls: type, prog: str, description: str = "") -> argparse.ArgumentParser:
-    """An ``argparse`` parser with one option per field of the dataclass ``cls``."""
+def build_parser(
+    cls: type, prog: str, description: str = "", sections: Mapping[str, str] | None = None
+) -> argparse.ArgumentParser:
+    """An ``argparse`` parser with one option per field of the dataclass ``cls``.
+
+    ``sections`` maps a field name to the title of the group of options it opens (fields
+    follow the class order; a field's ``metadata["section"]`` names its group instead).
+    """
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     hints = typing.get_type_hints(cls)
+    groups: dict[str, Any] = {}
+
+    def group(title: str) -> Any:
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        return groups[title]
+
+    current: Any = parser
     for f in dataclasses.fields(cls):
-        add_field(parser, f, hints[f.name])
+        if sections and f.name in sections:
+            current = group(sections[f.name])
+        target = group(f.metadata["section"]) if "section" in f.metadata else current
+        add_field(target, f, hints[f.name])
     return parser
+
+
+def flag_words(message: str, cls: type) -> str:
+    """``message`` with the field names of ``cls`` as the options a user typed.
+
+    Example:
+        >>> flag_words("gamma=1.5 is invalid; set it with TrainConfig.gamma", TrainConfig)
+        '--gamma=1.5 is invalid; set it with --gamma'
+    """
+    names = "|".join(sorted((f.name for f in dataclasses.fields(cls)), key=len, reverse=True))
+    message = re.sub(rf"\b{cls.__name__}\.({names})\b", lambda m: _flag(m.group(1)), message)
+    message = re.sub(rf"(?<![\w.\-\['])({names})(?==)", lambda m: _flag(m.group(1)), message)
+    mapping = r"\b(env_kwargs|sb3_kwargs)\['([^']*)'\](=\S+)?"
+    return re.sub(
+        mapping, lambda m: f"{_flag(m.group(1))} {m.group(2)}{m.group(3) or '=...'}", message
+    )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def parse_config(cls: type[T], parser: argparse.ArgumentParser, argv: list[str] | None) -> T:
@@ -126,4 +171,4 @@ def parse_config(cls: type[T], parser: argparse.ArgumentParser, argv: list[str] 
     try:
         return cls(**given)
     except TokenGymError as e:  # one line: the usage block would bury the message
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
+        parser.exit(2, f"{parser.prog}: error: {flag_words(str(e), cls)}\n")

@@ -1,13 +1,16 @@
 """One evaluation for every agent: success rate and mean sequence reward on fixed prompts.
 
 Any agent plugs in through ``act(obs_batch, action_mask_batch) -> actions`` (numpy in, numpy
-out), so torch policies and Stable-Baselines3 models are scored by the same loop.
+out), so torch policies and Stable-Baselines3 models are scored by the same loop. A torch
+:class:`Policy` is decoded incrementally instead (``prefill`` then one ``step`` per token, the
+rollout's loop), which gives the same actions without recomputing the prefix for every token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +19,7 @@ import torch
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
 from .policies import Policy, masked_logits
+from .rollout import collect_rollout
 
 Act = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -56,7 +60,8 @@ def policy_act(policy: Policy, pad_id: int, *, greedy: bool = True, seed: int = 
     @torch.no_grad()
     def act(obs: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
         tokens = torch.as_tensor(obs, device=device)  # (N, L)
-        mask = torch.as_tensor(action_mask, device=device).bool()  # (N, V)
+        mask = torch.as_tensor(np.array(action_mask), device=device).bool()  # (N, V); a copy:
+        # the env's mask is read-only, and torch warns on a non-writable array
         last = (tokens != pad_id).sum(1) - 1  # (N,)
         feats = policy.features(tokens)[torch.arange(len(tokens), device=device), last]
         logits = masked_logits(policy.logits(feats), mask | ~mask.any(-1, keepdim=True))
@@ -82,7 +87,7 @@ def evaluate(
 
     Args:
         act: ``act(obs (N, L) int64, action_mask (N, V) int8) -> actions (N,)``, or a
-            :class:`Policy` (wrapped with :func:`policy_act`).
+            :class:`Policy` (decoded incrementally; the same actions as :func:`policy_act`).
         env_kwargs: keyword arguments of ``gym.make_vec("TokenGen-v0", ...)`` (split excluded).
         split: "test" or "train".
         greedy: only used when ``act`` is a Policy: argmax or seeded sampling.
@@ -100,15 +105,16 @@ def evaluate(
     kwargs = {**env_kwargs, "split": split}
     probe = gym.make("TokenGen-v0", **kwargs).unwrapped
     total = probe.num_prompts if num_prompts is None else min(num_prompts, probe.num_prompts)
+    run_chunk = _run_chunk
     if isinstance(act, Policy):
-        act = policy_act(act, probe.tokenizer.pad_id, greedy=greedy, seed=seed)
+        run_chunk = _policy_chunks(act, greedy=greedy, seed=seed)
     n = min(num_envs, total)
     vec = gym.make_vec("TokenGen-v0", num_envs=n, **kwargs)
     rewards, successes = [], []
     for first in range(0, total, n):
         count = min(n, total - first)
         index = np.minimum(np.arange(first, first + n), total - 1)  # spare envs repeat a prompt
-        r, s = _run_chunk(vec, act, index, seed)
+        r, s = run_chunk(vec, act, index, seed)
         rewards.append(r[:count])
         successes.append(s[:count])
     vec.close()
@@ -133,6 +139,23 @@ def _run_chunk(
             success[ended] = np.asarray(infos["success"])[ended]
         done |= term | trunc
     return reward, success
+
+
+def _policy_chunks(policy: Policy, *, greedy: bool, seed: int) -> Callable[..., Any]:
+    """``_run_chunk`` for a policy: the rollout's incremental decoding, one sampler per call of
+    :func:`evaluate` (seeded with ``seed``, as :func:`policy_act`'s)."""
+    device = next(policy.parameters()).device
+    generator = torch.Generator(device).manual_seed(seed)
+
+    def run(
+        vec: gym.vector.VectorEnv, _act: Any, index: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        batch = collect_rollout(
+            vec, policy, index, generator, greedy=greedy, seed=seed, dtype=torch.float64
+        )
+        return batch.sequence_reward.cpu().numpy(), batch.success.cpu().numpy()
+
+    return run
 
 
 def evaluate_policy(

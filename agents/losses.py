@@ -47,8 +47,11 @@ def decision_logits(policy: Policy, d: Decisions) -> tuple[torch.Tensor, torch.T
     Returns:
         logits (B, T, V) and features (B, T, D).
     """
-    feats = policy.features(d.tokens)  # (B, L, D)
     horizon, length = d.actions.shape[1], d.tokens.shape[1]
+    # Causal features: the columns after the last decision change nothing, so skip them (one
+    # host sync per call, outside any token loop).
+    length = min(length, int(d.start.max()) + horizon)
+    feats = policy.features(d.tokens[:, :length])  # (B, L', D)
     steps = torch.arange(horizon, device=d.tokens.device)
     idx = (d.start[:, None] + steps).clamp(max=length - 1)  # (B, T)
     feats = feats.gather(1, idx[..., None].expand(-1, -1, feats.shape[-1]))  # (B, T, D)

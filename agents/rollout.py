@@ -25,7 +25,8 @@ class Rollout:
         tokens: (B, L) int64 reset observations with the sampled actions written after SEP.
         start: (B,) int64 SEP position; action t is predicted from position ``start + t``.
         actions: (B, T) int64 sampled actions (0 past the end).
-        masks: (B, T, V) bool action masks the actions were sampled under.
+        masks: (B, T, V) bool action masks the actions were sampled under: the env's mask is
+            a constant, read once at reset, so this is a broadcast view of one (B, V) mask.
         rewards: (B, T) env per-step rewards, 0 past the end.
         valid: (B, T) bool, True on the episode's real steps.
         sequence_reward: (B,) the episode's sequence reward R.
@@ -102,8 +103,10 @@ def collect_rollout(
     start = torch.from_numpy(start_np).to(device)  # (B,)
     rows = torch.arange(n, device=device)
 
+    # The allowed-token set is fixed for an env: one host-to-device copy per rollout, not per token.
+    mask = torch.from_numpy(np.array(infos["action_mask"])).to(device).bool()  # (B, V), read-only
+    mask = mask | ~mask.any(-1, keepdim=True)  # a row without allowed tokens samples from all
     actions = torch.zeros(n, horizon, dtype=torch.long, device=device)
-    masks = torch.zeros(n, horizon, policy.vocab_size, dtype=torch.bool, device=device)
     rewards = np.zeros((n, horizon))
     valid = np.zeros((n, horizon), dtype=bool)
     seq_reward = np.zeros(n)
@@ -112,19 +115,16 @@ def collect_rollout(
 
     feats, state = policy.prefill(tokens, start)  # (B, D)
     for t in range(horizon):
-        mask = torch.from_numpy(np.asarray(infos["action_mask"])).to(device).bool()  # (B, V)
-        mask = mask | ~mask.any(-1, keepdim=True)  # ended envs may send an empty mask
         logits = masked_logits(policy.logits(feats), mask)  # (B, V)
         if greedy:
             action = logits.argmax(-1)
         else:
             action = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
         actions[:, t] = action
-        masks[:, t] = mask
         tokens[rows, start + 1 + t] = action
 
         t0 = time.perf_counter()
-        obs, reward, term, trunc, infos = vec.step(action.cpu().numpy())
+        obs, reward, term, trunc, infos = vec.step(action.cpu().numpy())  # the token's one sync
         env_seconds += time.perf_counter() - t0
         valid[:, t] = ~done
         rewards[:, t] = np.where(done, 0.0, reward)
@@ -147,7 +147,7 @@ def collect_rollout(
         tokens=tokens,
         start=start,
         actions=actions * valid_t,
-        masks=masks,
+        masks=mask[:, None].expand(-1, horizon, -1),  # (B, T, V) view, no copy
         rewards=torch.from_numpy(rewards).to(device=device, dtype=dtype),
         valid=valid_t,
         sequence_reward=torch.from_numpy(seq_reward).to(device=device, dtype=dtype),

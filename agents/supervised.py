@@ -54,7 +54,7 @@ def reference_decisions(env: gym.Env, device: torch.device | str = "cpu") -> Dec
         start[i] = len(prompt) + 1
         targets[i, : len(target)] = target
         valid[i, : len(target)] = True
-    mask = torch.as_tensor(np.asarray(base.action_masks()), dtype=torch.bool)  # (V,)
+    mask = torch.as_tensor(np.array(base.action_masks()), dtype=torch.bool)  # (V,), a copy
     if not mask[torch.from_numpy(targets[valid])].all():
         raise ValueError("a reference token is masked by the env's action mask")
     return Decisions(

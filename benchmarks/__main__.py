@@ -6,9 +6,17 @@
 
 ``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
 (once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
-report from a results folder. ``--only`` keys: sl-vs-rl, credit, gamma, baseline, sb3, throughput
-(the full suite adds ``-copy`` variants of the first five). ``--executor ray`` runs each run as a
+report from a results folder. ``--only`` keys: those of the suite (``runner.select`` lists them;
+quick and full: tune-<arm>, warm-sl, sl-vs-rl, ladder, gamma, explore, throughput, and in full
+baseline and sb3). quick and full run in two stages: the tuning grids and the warm start's
+checkpoints first, then the questions built from the picks (a resume picks up either stage).
+``--executor ray`` runs each run as a
 Ray task (a local instance, or the cluster at ``--address``); this process writes every file.
+
+One ``run`` per folder at a time: a second exits 1 naming the first one's PID. ``run`` exits 1
+when a selected run has no "ok" row (a failed run; the same command runs it again). A line of
+``runs.jsonl`` cut by a kill is skipped with a warning naming the file and line, and its run
+runs again.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tokengym.errors import ConfigError, MissingDependencyError
+from tokengym.errors import ConfigError, DatasetError, MissingDependencyError
 from tokengym.validation import check_choice, check_int
 
 from . import agent_speed, report, runner, throughput
@@ -44,12 +52,19 @@ def measure_throughput(suite: Suite, out: Path) -> None:
     env = throughput.measure(**suite.throughput)
     task = dict(suite.throughput_task)
     speeds = agent_speed.measure(suite.agent_throughput, task, suite.agent_measure)
+    limits = agent_speed.measure_limits(
+        tuple(a for a in suite.agent_throughput if a in agent_speed.CUSTOM_AGENTS),
+        task,
+        suite.agent_measure["iterations"],
+        repeats=suite.throughput.get("repeats", 5),
+    )
     record = {
         "suite": suite.name,
         "task": task,
         **runner.environment(),
         "env": [asdict(r) for r in env.values()],
         "agents": [asdict(s) for s in speeds],
+        "limits": [asdict(x) for x in limits],
     }
     (out / report.THROUGHPUT_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
@@ -78,16 +93,28 @@ def run(
 
     ``cluster``: run each spec as a Ray task (see ``ray_executor``); None runs them here.
     """
-    check_folder(suite, out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_suite(suite, out)
-    runner.run_suite(suite, out, only, progress, workers, cluster)
-    keys = suite.keys if only is None else only
-    if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
-        if progress:
-            print("measuring throughput (question 6)...", file=sys.stderr)
-        measure_throughput(suite, out)
-    return report.build(out)
+    with runner.folder_lock(out):  # one runner per folder: a second one is refused
+        check_folder(suite, out)
+        if suite.staged is not None:  # stage 1 (tuning, warm-start checkpoints), then the picks
+            first = suite.resolve({})
+            write_suite(first, out)
+            runner.run_suite(first, out, suite.first_keys(), progress, workers, cluster)
+            done = {r["run_id"]: r for r in runner.read_rows(out) if r.get("status") == "ok"}
+            suite = suite.resolve(done)
+            only = None if only is None else [k for k in only if k in suite.keys]
+        write_suite(suite, out)
+        runner.run_suite(suite, out, only, progress, workers, cluster)
+        keys = suite.keys if only is None else only
+        if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
+            if progress:
+                print("measuring throughput (question 6)...", file=sys.stderr)
+            measure_throughput(suite, out)
+        return report.build(out)
+
+
+def unfinished(suite: Suite, out: Path, only: list[str] | None) -> list[str]:
+    """Run ids of the selected runs without an "ok" row (failed ones: the next run retries)."""
+    return [s.run_id for s in runner.pending(suite, out, only)]
 
 
 def _keys(text: str) -> list[str]:
@@ -121,6 +148,15 @@ def executor_options(args: argparse.Namespace) -> RayOptions | None:
     options = RayOptions(**given)
     require_ray()
     return options
+
+
+def connect_ray(address: str) -> None:
+    """Connect this process to the Ray cluster at ``address``; ``ConnectionError`` if none."""
+    import logging
+
+    import ray
+
+    ray.init(address, include_dashboard=False, logging_level=logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"{args.results_dir} has no {report.SUITE_FILE}; run the suite there first"
             )
-        print(report.build(args.results_dir))
+        try:
+            print(report.build(args.results_dir))
+        except DatasetError as e:  # a runs.jsonl line that is not a row (not the last one)
+            parser.exit(1, f"{parser.prog}: error: {e}\n")
         return 0
     suite = SUITES[args.suite]
     try:
@@ -186,15 +225,31 @@ def main(argv: list[str] | None = None) -> int:
         cluster = executor_options(args)
     except (ConfigError, MissingDependencyError) as e:
         parser.error(str(e))
+    if cluster is not None and cluster.address is not None:
+        try:  # before any file is written; the executor then uses this connection
+            connect_ray(cluster.address)
+        except ConnectionError as e:
+            parser.exit(2, f"{parser.prog}: error: --address {cluster.address}: {e}\n")
     start = time.perf_counter()
     progress = not args.no_progress
-    text = run(suite, args.out, args.only, progress, args.workers, cluster)
+    try:
+        text = run(suite, args.out, args.only, progress, args.workers, cluster)
+    except (runner.FolderLockedError, DatasetError) as e:
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
     print(text)
     seconds = time.perf_counter() - start
     print(
         f"suite {suite.name}: {seconds:.0f} s; report in {args.out / report.REPORT_FILE}",
         file=sys.stderr,
     )
+    failed = unfinished(suite, args.out, args.only)
+    if failed:
+        print(
+            f"{len(failed)} run(s) failed ({', '.join(failed)}; see runs/<id>/error.txt and "
+            f"runs.jsonl); the same command runs them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -131,3 +131,49 @@ def throughput_bars(env: dict[str, Any], agents: list[Any], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def ladder_gap(arms: dict[str, list[dict[str, Any]]], path: Path, split: str = "train") -> Path:
+    """Each credit mode's mean success over training (IQM, 95% CI over seeds) against answer
+    length, and every_token minus final per rung (IQM difference with its bootstrap CI)."""
+    from .findings import auc, difference
+    from .stats import bootstrap_ci
+
+    rungs: dict[str, dict[str, list[float]]] = {}
+    for label, runs in arms.items():
+        rung, _, mode = label.partition(", ")
+        rungs.setdefault(rung.split("=")[-1], {})[mode.split("=")[-1]] = [auc(r) for r in runs]
+    names = list(rungs)
+    xs = np.arange(len(names))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    modes = dict.fromkeys(m for r in rungs.values() for m in r)
+    for shift, mode in zip(np.linspace(-0.08, 0.08, len(modes)), modes):
+        est = [bootstrap_ci(rungs[n][mode]) for n in names]
+        mid = np.array([e.value for e in est])
+        err = np.array([[e.value - e.low for e in est], [e.high - e.value for e in est]])
+        left.errorbar(xs + shift, mid, yerr=err, marker="o", capsize=3, label=mode)
+    left.set_ylabel("mean greedy success over training")
+    left.set_ylim(-0.02, 1.02)
+    left.legend(fontsize=8)
+    left.set_title("each credit mode", fontsize=9)
+    gaps = [
+        difference(rungs[n]["every_token"], rungs[n]["final"])
+        for n in names
+        if {"every_token", "final"} <= set(rungs[n])
+    ]
+    if len(gaps) == len(names):
+        mid = np.array([g.value for g in gaps])
+        err = np.array([[g.value - g.low for g in gaps], [g.high - g.value for g in gaps]])
+        right.errorbar(xs, mid, yerr=err, marker="o", capsize=3, color="C2")
+    right.axhline(0.0, color="black", linewidth=0.8)
+    right.set_ylabel("every_token - final")
+    right.set_title("gap (above 0: every_token better)", fontsize=9)
+    for ax in (left, right):
+        ax.set_xticks(xs, names)
+        ax.set_xlabel("answer length (letters, + EOS)")
+        ax.grid(alpha=0.3)
+    where = "train prompts (J)" if split == "train" else "held-out prompts"
+    fig.suptitle(f"Credit mode against answer length, greedy success on the {where} "
+                 "(IQM over seeds, 95% CI)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return _save(fig, path)

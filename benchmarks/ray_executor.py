@@ -25,7 +25,7 @@ from tokengym._requires import require
 from tokengym.errors import ConfigError
 from tokengym.validation import check_number
 
-from .runner import failed_row, run_spec
+from .rows import failed_row, run_spec
 from .suites import RunSpec
 
 
@@ -62,6 +62,16 @@ class RayOptions:
 def require_ray() -> None:
     """Raise ``MissingDependencyError`` with the ``pip install`` line when ray is absent."""
     require("ray", extra="ray", package=__name__)
+
+
+class RayExecutor:
+    """The :class:`executors.Executor` that runs each spec as a Ray task (:func:`execute_ray`)."""
+
+    def __init__(self, options: RayOptions) -> None:
+        self.options = options
+
+    def rows(self, specs: list[RunSpec], out: Path, suite: str) -> Iterator[dict[str, Any]]:
+        return execute_ray(specs, out, suite, self.options)
 
 
 def execute_ray(

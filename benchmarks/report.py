@@ -8,17 +8,39 @@ alone: ``suite.json`` (which runs answer which question), ``runs.jsonl`` and ``t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import plots, stats
+from . import findings, plots, stats
 from .runner import read_rows
 from .suites import RunSpec
 
 REPORT_FILE = "report.md"
 SUITE_FILE = "suite.json"
 THROUGHPUT_FILE = "throughput.json"
+
+
+_MARKDOWN = re.compile(r"([\\`*\[\]<>|])")
+
+
+def md(text: object) -> str:
+    """``text`` as literal Markdown: no line breaks, and the characters that make links,
+    images, HTML, code, emphasis or table cells escaped (results files are data, not markup).
+
+    Example:
+        >>> md("a|b [x](y)")
+        'a\\|b \\[x\\](y)'
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def file_key(key: object) -> str:
+    """A suite key as a file-name part: letters, digits, ``.``, ``-`` and ``_`` only, never a
+    path (``../x`` -> ``.._x`` -> ``_._x``), so every PNG stays in the results folder."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(key))
+    return ("_" + name[1:] if name.startswith(".") else name) or "_"
 
 
 def spec_of(row: dict[str, Any]) -> RunSpec:
@@ -30,6 +52,8 @@ def spec_of(row: dict[str, Any]) -> RunSpec:
 def arm_label(spec: RunSpec, arm: Sequence[str]) -> str:
     """The row name of a run, from its question's arm fields (``credit_mode=dense, gamma=0.9``)."""
     values = [str(getattr(spec, field)) for field in arm]
+    if len(arm) == 1 and not isinstance(getattr(spec, arm[0]), str):
+        return f"{arm[0]}={values[0]}"  # a bare number (a discount) would not say what it is
     return values[0] if len(arm) == 1 else ", ".join(f"{f}={v}" for f, v in zip(arm, values))
 
 
@@ -39,7 +63,7 @@ def group(question: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str
     for run_id in question["run_ids"]:
         if run_id in rows:
             row = rows[run_id]
-            arms.setdefault(arm_label(spec_of(row), question["arm"]), []).append(row)
+            arms.setdefault(md(arm_label(spec_of(row), question["arm"])), []).append(row)
     return arms
 
 
@@ -148,24 +172,51 @@ def build(out: Path) -> str:
     suite, rows, speed = load(out)
     failed = [r for r in read_rows(out) if r.get("status") == "failed" and r["run_id"] not in rows]
     some = next(iter(rows.values()), None)
-    lines = [f"# tokengym benchmark report: suite `{suite['name']}`", ""]
+    lines = [f"# tokengym benchmark report: suite {md(suite['name'])}", ""]
     conclusions = []
     body: list[str] = []
+    groups = {q["key"]: group(q, rows) for q in suite["questions"]}
     for question in suite["questions"]:
-        arms = group(question, rows)
+        arms = groups[question["key"]]
         if not arms:
             continue
         spec = spec_of(next(iter(arms.values()))[0])
-        pngs = plots.learning_curves(arms, question, out)
-        finding = conclusion(question["title"], arms)
+        key, title = file_key(question["key"]), md(question["title"])
+        body += [f"## {title}", ""]
+        body += [f"Task: {md(spec.task_name)}, greedy success on the {md(spec.eval_split)} "]
+        body[-1] += "prompts. " + md(question.get("note", ""))
+        if question["key"].startswith("tune-") or question["key"] == "warm-sl":
+            table = question_table(arms)
+            pick = findings.pick_label(arms) if question["key"] != "warm-sl" else None
+            if pick is not None:
+                table = table.replace(f"| {pick} |", f"| **{pick} (pick)** |", 1)
+            body += ["", table, ""]
+            if question["key"] == "warm-sl":
+                landed = sorted(next(iter(arms.values())), key=lambda r: r["spec"]["seed"])
+                cells = ", ".join(f"{r['spec']['seed']}: {r['final_success']:.3f}" for r in landed)
+                inside = sum(0.3 <= r["final_success"] <= 0.5 for r in landed)
+                body += [f"Greedy success of each checkpoint (seed: success): {cells}; "
+                         f"{inside}/{len(landed)} in 0.3-0.5.", ""]  # fmt: skip
+            continue
+        pngs = plots.learning_curves(arms, {**question, "key": key}, out)
+        if question["key"].startswith("ladder"):
+            pngs.append(plots.ladder_gap(arms, out / f"{key}_gap.png", spec.eval_split))
+        for png in pngs:  # file_key keeps them there; a plots change must too
+            if png.resolve().parent != out.resolve():
+                raise ValueError(f"plot {png} is outside the results folder {out}")
+        finding = conclusion(title, arms)
         conclusions.append(f"- {finding}")
-        body += [f"## {question['title']}", ""]
-        body += [f"Task: {spec.task_name}, greedy success on the {spec.eval_split} prompts. "]
-        body[-1] += question.get("note", "")
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
+        body += [findings.resolution(arms), ""]
+        flags = findings.collapse_lines(arms)
+        body += [
+            "Collapsed seeds (below the threshold, greedy success flat over the last half of "
+            "training): " + ("; ".join(flags) if flags else "none") + ".",
+            "",
+        ]
         for a, b in identical_arms(arms):
             body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
-        body += [f"![{question['key']}]({png.name})" for png in pngs] + [""]
+        body += [f"![{key}]({png.name})" for png in pngs] + [""]
     if some is not None:
         finished = sorted(r["finished_at"] for r in rows.values())
         lines += [
@@ -178,6 +229,9 @@ def build(out: Path) -> str:
             NOTE.format(t=some["threshold"]),
             "",
         ]
+    if any(k in groups for k in ("sl-vs-rl", "ladder", "gamma", "explore")):
+        lines += findings.findings(groups)
+    lines += findings.picks_table(groups)
     if conclusions:
         lines += ["## Conclusions (generated from the numbers below)", "", *conclusions, ""]
     lines += body
@@ -190,9 +244,13 @@ def build(out: Path) -> str:
         lines += ["## Q6. Throughput", "", "Environment steps per second (median of repeats):", ""]
         lines += [throughput.table(env), "", "Agent training speed (1 torch thread):", ""]
         lines += [agent_speed.table(agents), "", f"![throughput]({png.name})", ""]
+        if speed.get("limits"):
+            limits = [agent_speed.PolicyLimit(**r) for r in speed["limits"]]
+            lines += ["Each custom agent against its policy's limit (CLI defaults):", ""]
+            lines += [agent_speed.limit_table(limits), ""]
     if failed:
         lines += ["## Failed runs", ""]
-        lines += [f"- `{r['run_id']}` {r['spec']['agent']}: {r['error']}" for r in failed]
+        lines += [f"- {md(r['run_id'])} {md(r['spec']['agent'])}: {md(r['error'])}" for r in failed]
     report = "\n".join(lines).rstrip() + "\n"
     (out / REPORT_FILE).write_text(report)
     return report

@@ -61,6 +61,11 @@ class RunSpec:
         eval_split: the split evaluated: "train" (the prompts trained on: the objective J
             itself) or "test" (unseen prompts: generalisation).
         threshold: greedy success that counts as solved (episodes-to-threshold).
+        entropy_coef: REINFORCE's entropy bonus (the exploration arms).
+        kl_coef: REINFORCE's KL penalty to its initial policy (the warm start's reference).
+        init: the run id of a run with ``checkpoint`` whose weights this run starts from (the
+            warm start); it must finish first (the suite's first stage).
+        checkpoint: keep the run's final ``checkpoint.pt`` (a warm start's source).
     """
 
     agent: str
@@ -79,6 +84,10 @@ class RunSpec:
     eval_prompts: int | None = None
     eval_split: str = "train"
     threshold: float = 0.9
+    entropy_coef: float = 0.0
+    kl_coef: float = 0.0
+    init: str | None = None
+    checkpoint: bool = False
 
     def __post_init__(self) -> None:
         check_choice("agent", self.agent, AGENTS)
@@ -105,11 +114,25 @@ class RunSpec:
         check_choice("eval_split", self.eval_split, SPLITS)
         check_number("lr", self.lr, low=0.0, low_open=True)
         check_number("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
+        check_number("entropy_coef", self.entropy_coef, low=0.0)
+        check_number("kl_coef", self.kl_coef, low=0.0)
+        if (self.entropy_coef or self.kl_coef) and self.agent != "reinforce":
+            raise ConfigError(
+                f"entropy_coef/kl_coef={self.entropy_coef!r}/{self.kl_coef!r} is invalid for "
+                f"agent {self.agent!r}; expected 0 (only reinforce reads them)"
+            )
+        if self.kl_coef and self.init is None:
+            raise ConfigError(f"kl_coef={self.kl_coef!r} is invalid without init; expected 0")
 
     @property
     def run_id(self) -> str:
-        """A stable 12-hex-digit hash of every field (the resume key)."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        """A stable 12-hex-digit hash of every field (the resume key); fields at their
+        default (the warm-start and exploration ones) are left out, so older ids still hold."""
+        fields = asdict(self)
+        for name, default in NEW_FIELD_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        text = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
@@ -138,8 +161,10 @@ class RunSpec:
             "device": device,
             "threads": 1,  # fastest for these small networks, and one reduction order
             "out": str(out),
-            "checkpoint": False,  # MBs per run; the suite needs the curves
+            "checkpoint": self.checkpoint,  # MBs per run: only a warm start's source keeps one
+            "init": None if self.init is None else str(out.parent / self.init / "checkpoint.pt"),
             "progress": progress,
+            "target_success": None,  # the suite reads whole learning curves
         }
         if self.agent in SB3_AGENTS:
             return TrainConfig(
@@ -149,6 +174,7 @@ class RunSpec:
         if self.agent == "reinforce":
             group_size = self.group_size if self.baseline == "rloo" else 1
             custom |= {"credit": self.credit, "baseline": self.baseline, "group_size": group_size}
+            custom |= {"entropy_coef": self.entropy_coef, "kl_coef": self.kl_coef}
         if self.agent == "dpo":
             custom["group_size"] = self.group_size
         return TrainConfig(**common, **custom)
@@ -162,11 +188,38 @@ class RunSpec:
         return f"{self.reward_mode}+{self.credit}"
 
     @property
+    def answer_length(self) -> str:
+        """The answer lengths of a string task, e.g. "3-4" (its prompt's min and max length)."""
+        kwargs = dict(self.task)
+        return f"{kwargs.get('min_length', '?')}-{kwargs.get('max_length', '?')}"
+
+    @property
+    def variant(self) -> str:
+        """The agent with its exploration/KL settings, e.g. "reinforce + entropy 0.01"."""
+        extra = [f"entropy {self.entropy_coef:g}"] if self.entropy_coef else []
+        extra += [f"KL {self.kl_coef:g}"] if self.kl_coef else []
+        return " + ".join([self.agent, *extra])
+
+    @property
+    def init_label(self) -> str:
+        """ "warm" for a run that starts from a checkpoint, else "scratch"."""
+        return "scratch" if self.init is None else "warm"
+
+    @property
     def task_name(self) -> str:
         """A short name of the task, e.g. ``target(target=abc)``."""
         kwargs = dict(self.task)
         knobs = ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()) if k != "task")
         return f"{kwargs['task']}({knobs})" if knobs else str(kwargs["task"])
+
+
+# Fields added after the first committed results: at these values they stay out of the run id.
+NEW_FIELD_DEFAULTS: dict[str, Any] = {
+    "entropy_coef": 0.0,
+    "kl_coef": 0.0,
+    "init": None,
+    "checkpoint": False,
+}
 
 
 def task(name: str, **knobs: Any) -> tuple[tuple[str, Any], ...]:
@@ -235,6 +288,7 @@ class Suite:
         default_factory=lambda: {"iterations": 20, "total_timesteps": 2048}
     )
     throughput_task: tuple[tuple[str, Any], ...] = (("task", "target"),)
+    staged: Any = None  # a Staged: tuning + warm start first, its questions from the picks
 
     def __post_init__(self) -> None:
         keys = [q.key for q in self.questions]
@@ -247,8 +301,31 @@ class Suite:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Every ``--only`` key of the suite."""
-        return (*(q.key for q in self.questions), THROUGHPUT)
+        """Every ``--only`` key of the suite (stage 2's too, before it is resolved)."""
+        keys = [q.key for q in self.questions]
+        if self.staged is not None:
+            later = ("sl-vs-rl", "ladder", "ladder-test", "gamma", "explore")
+            keys += [k for k in (q.key for q in first_stage(self.staged)) if k not in keys]
+            keys += [k for k in later if k not in keys]
+        return (*keys, THROUGHPUT)
+
+    def first_keys(self) -> tuple[str, ...]:
+        """The ``--only`` keys of stage 1 (tuning, warm-start checkpoints)."""
+        return () if self.staged is None else tuple(q.key for q in first_stage(self.staged))
+
+    def resolve(self, rows: Mapping[str, Mapping[str, Any]]) -> Suite:
+        """The suite with its stages as questions: stage 1 always, stage 2 once every tuning
+        run has an ``ok`` row in ``rows`` (run id -> row)."""
+        if self.staged is None:
+            return self
+        from .tuning import pick
+
+        first = first_stage(self.staged)
+        picks = {t.arm: pick(t, rows) for t in self.staged.tunings}
+        later = [] if None in picks.values() else staged_questions(self.staged, picks)
+        have = {q.key for q in (*first, *later)}
+        kept = tuple(q for q in self.questions if q.key not in have)
+        return replace(self, questions=(*first, *later, *kept), staged=None)
 
 
 def canonical(spec: RunSpec) -> RunSpec:
@@ -365,6 +442,170 @@ QUICK_BASE = RunSpec("reinforce", COPY, iterations=300, eval_every=15)
 FULL_BASE = RunSpec("reinforce", COPY, iterations=400, eval_every=20)
 FULL_SEEDS = tuple(range(10))
 
+# --- the two-stage suites: tuned arms, a warm start, a ladder of answer lengths -------------
+# Stage 1 runs each arm's tuning grid (seeds 900+, never reported) and the warm start's
+# supervised checkpoints; stage 2 is built from the picks (``staged_questions``).
+TUNING_SEEDS = (900, 901)
+LADDER = {
+    "1-2": task("copy", min_length=1, max_length=2, alphabet_size=4, train_size=16, test_size=4),
+    "3-4": task("copy", min_length=3, max_length=4, alphabet_size=4, train_size=16, test_size=4),
+    "6-8": task("copy", min_length=6, max_length=8, alphabet_size=4, train_size=16, test_size=4),
+}
+WARM_TASK = LADDER["3-4"]
+
+
+def _prompts(spec_task: tuple[tuple[str, Any], ...]) -> set[str]:
+    from tokengym.tasks import make_task
+
+    knobs = dict(spec_task)
+    made = make_task(knobs.pop("task"), **knobs)
+    return {e.prompt for e in (*made.train, *made.test)}
+
+
+def disjoint_task(rl_task: tuple[tuple[str, Any], ...], train_size: int = 64) -> tuple:
+    """The warm start's supervised task: ``rl_task``'s family and knobs with the first
+    ``data_seed`` whose train prompts share none with ``rl_task``'s train and test prompts."""
+    taken = _prompts(rl_task)
+    knobs = {k: v for k, v in rl_task if k not in ("train_size", "test_size", "data_seed")}
+    name = knobs.pop("task")
+    for seed in range(1, 1000):
+        candidate = task(name, **knobs, train_size=train_size, test_size=1, data_seed=seed)
+        made = _prompts(candidate)
+        if not made & taken:
+            return candidate
+    raise ConfigError(f"no data_seed below 1000 gives prompts disjoint from {rl_task!r}")
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What a two-stage suite needs: the tunings, the warm-start runs, the seeds, the budget.
+
+    Attributes:
+        tunings: ``tuning.Tuning`` per tuned arm ("supervised", "final", "every_token", "dpo").
+        warm: per evaluation seed, the supervised run whose checkpoint is the warm start.
+        seeds: evaluation seeds.
+        budget: sampled completions (examples) per run, as in the tuning.
+        ladder: question 3's rungs (answer lengths -> task).
+    """
+
+    tunings: tuple[Any, ...]
+    warm: tuple[RunSpec, ...]
+    seeds: tuple[int, ...]
+    budget: int
+    ladder: Mapping[str, tuple[tuple[str, Any], ...]]
+
+
+def first_stage(staged: Staged) -> list[Question]:
+    """The questions of stage 1: one per tuned arm, and the warm start's supervised runs."""
+    out = [
+        Question(
+            f"tune-{t.arm}",
+            f"Tuning: {t.arm}",
+            ("lr", "batch_size"),
+            t.specs(),
+            f"Grid on the tuning seeds {list(t.seeds)} (never reported), {t.budget:,} sampled "
+            "completions (examples) per run whatever the batch; the pick (bold) has the best "
+            "mean success over training. batch_size: completions (examples) per update; for DPO "
+            "prompts per update, 4 completions each.",
+        )
+        for t in staged.tunings
+    ]
+    warm_note = (
+        "The warm start: per seed, the supervised agent trained on 64 prompts disjoint from "
+        "the RL prompts, stopped at a fixed number of updates chosen to land at 0.3-0.5 greedy "
+        "success on its own prompts (the final column says where each landed)."
+    )
+    out.append(Question("warm-sl", "Warm start: the supervised checkpoints", ("agent",),
+                        staged.warm, warm_note))  # fmt: skip
+    return out
+
+
+def staged_questions(staged: Staged, picks: Mapping[str, RunSpec]) -> list[Question]:
+    """Stage 2 from the picks (arm -> tuned spec): Q1 SL vs RL vs DPO, Q2 the ladder (final vs
+    every_token per answer length), Q3 the discount, Q4 exploration from scratch vs warm."""
+    seeds = staged.seeds
+    sl, fin, every, dpo = (picks[k] for k in ("supervised", "final", "every_token", "dpo"))
+    chosen = ", ".join(f"{k}: lr {v.lr:g}, {v.batch_size} per update" for k, v in picks.items())
+    q1 = Question(
+        "sl-vs-rl",
+        "Q1. Supervised vs REINFORCE vs DPO, tuned, on the same prompts",
+        ("agent",),
+        grid(sl, seeds) + grid(fin, seeds) + grid(dpo, seeds),
+        f"{NOTES['sl-vs-rl']} Each arm at its tuned setting ({chosen}).",
+    )
+    ladder: list[RunSpec] = []
+    for _, rung in staged.ladder.items():
+        for spec in (fin, every):
+            ladder += grid(replace(spec, task=rung), seeds)
+    q2 = Question(
+        "ladder",
+        "Q2. final vs every_token credit along answer length (the ladder)",
+        ("answer_length", "credit_mode"),
+        tuple(ladder),
+        "Copy over 4 letters with answers of 1-2, 3-4 and 6-8 letters (+ EOS), 16 train "
+        "prompts each; REINFORCE at the tuned final and every_token settings.",
+    )
+    held_out = Question(
+        "ladder-test",
+        "Q2b. The ladder on held-out prompts",
+        ("answer_length", "credit_mode"),
+        tuple(replace(spec, eval_split="test") for spec in ladder),
+        "The runs of Q2 trained again (the evaluation draws from its own generator, so the "
+        "training is the same) and scored greedily on the 4 test prompts never trained on.",
+    )
+    gammas = (1.0, 0.9, 0.5)
+    q3 = Question(
+        "gamma",
+        "Q3. The discount (REINFORCE, final credit, answers of 3-4 letters)",
+        ("gamma",),
+        grid(replace(fin, task=WARM_TASK), seeds, gamma=gammas),
+        "gamma < 1 discounts R by gamma^(T-t): shorter correct answers score more, so it "
+        "optimises E[gamma^T R] rather than J.",
+    )
+    scratch = replace(fin, task=WARM_TASK)
+    explore = list(grid(scratch, seeds, entropy_coef=(0.0, 0.01)))
+    for warm in staged.warm:
+        start = replace(scratch, seed=warm.seed, init=warm.run_id)
+        explore += [start, replace(start, entropy_coef=0.01), replace(start, kl_coef=0.05)]
+        explore += [replace(dpo, task=WARM_TASK, seed=warm.seed, init=warm.run_id)]
+    q4 = Question(
+        "explore",
+        "Q4. Exploration from scratch vs from a warm start (answers of 3-4 letters)",
+        ("init_label", "variant"),
+        tuple(explore),
+        "REINFORCE (tuned final) with and without an entropy bonus of 0.01, from a random "
+        "policy and from the warm start's checkpoint of the same seed; warm too: a KL penalty "
+        "of 0.05 to that checkpoint, and DPO.",
+    )
+    return [q1, q2, held_out, q3, q4]
+
+
+def make_staged(budget: int, seeds: tuple[int, ...], lrs: tuple[float, ...],
+                completions: tuple[int, ...], warm_updates: int,
+                tuning_seeds: tuple[int, ...]) -> Staged:  # fmt: skip
+    """The staged part of a suite (tuning grid on ``LADDER['1-2']``)."""
+    from .tuning import Tuning
+
+    base = RunSpec("reinforce", LADDER["1-2"])
+    arms = {
+        "supervised": replace(base, agent="supervised"),
+        "final": base,
+        "every_token": replace(base, credit="every_token"),
+        "dpo": replace(base, agent="dpo", group_size=4),
+    }
+    tunings = tuple(
+        Tuning(name, spec, lrs, completions, budget, tuning_seeds) for name, spec in arms.items()
+    )
+    sl_task = disjoint_task(WARM_TASK)
+    warm_base = RunSpec("supervised", sl_task, iterations=warm_updates, eval_every=2,
+                        batch_size=64, checkpoint=True)  # fmt: skip
+    return Staged(tunings, grid(warm_base, seeds), seeds, budget, LADDER)
+
+
+# The warm start's supervised updates (64 examples each): measured on seeds 0-9, 8/10 land in
+# 0.3-0.5 greedy success on their prompts (0.23-0.55); at 23 updates 8/10 too (0.25-0.41).
+WARM_UPDATES = 24
+
 SUITES: dict[str, Suite] = {
     # Seconds: CI and the tests (two seeds, two updates or 64 env steps per run).
     "smoke": Suite(
@@ -381,28 +622,39 @@ SUITES: dict[str, Suite] = {
         ("supervised", "reinforce"),
         {"iterations": 2, "total_timesteps": 64},
     ),
-    # Under 5 minutes on 2 cores: questions 1 and 2 with 5 seeds, and question 6.
+    # Under 3 minutes on 2 cores with --workers 2: one question of every part at a small
+    # budget: the tuning stage (2 learning rates), the warm start, Q1-Q4 on 2 seeds, Q6.
     "quick": Suite(
         "quick",
-        tuple(learning_questions(QUICK_BASE, tuple(range(5)), 0, ("sl-vs-rl", "credit"))),
+        (),
         {"repeats": 3, "single_steps": 30_000, "vector_steps": 60, "sync_steps": 6},
+        agent_measure={"iterations": 10, "total_timesteps": 1024},
+        staged=make_staged(5_120, (0, 1), (1e-3, 3e-3), (256,), 22, (900,)),
     ),
-    # About an hour on 2 cores with --workers 2: every question with 10 seeds, question 1 on a
-    # second task too.
+    # At most 75 minutes on 2 cores with --workers 2: every arm tuned (4 lrs x 3 batch sizes, 2
+    # tuning seeds), Q1-Q4 on 20 evaluation seeds, Q5 (baselines) and Q6 (SB3) on 10, and
+    # throughput.
     "full": Suite(
         "full",
         tuple(
-            learning_questions(
-                FULL_BASE, FULL_SEEDS, 20_160, ("sl-vs-rl", "credit", "gamma", "baseline", "sb3")
-            )
-        )
-        + tuple(
-            replace(q, key="sl-vs-rl-addition", title=f"{q.title} [addition]")
-            for q in learning_questions(
-                replace(FULL_BASE, task=ADDITION), FULL_SEEDS, 0, ("sl-vs-rl",)
+            replace(q, key=q.key, title=title)
+            for q, title in zip(
+                learning_questions(FULL_BASE, FULL_SEEDS, 20_160, ("baseline", "sb3")),
+                (
+                    "Q5. Baselines (REINFORCE, final credit)",
+                    "Q6. REINFORCE vs SB3 at an equal env-step budget",
+                ),
             )
         ),
         {"repeats": 15, "single_steps": 300_000, "vector_steps": 600, "sync_steps": 60},
         agent_measure={"iterations": 50, "total_timesteps": 8192},
+        staged=make_staged(
+            25_600,
+            tuple(range(20)),
+            (3e-4, 1e-3, 3e-3, 1e-2),
+            (64, 256, 512),
+            WARM_UPDATES,
+            TUNING_SEEDS,
+        ),
     ),
 }

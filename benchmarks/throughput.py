@@ -107,3 +107,217 @@ def table(results: dict[str, Throughput]) -> str:
         f"native vector / SyncVectorEnv: {native.steps_per_second / sync.steps_per_second:.1f}x",
     ]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- scaling (question 6, env part)
+# Env steps/s against the number of sub-envs N and against the vocabulary size V, and the three
+# speed goals of issue 17 as ratios measured in one process: `python -m tokengym.bench.throughput`.
+SPECIALS = ["<pad>", "<bos>", "<sep>", "<eos>"]
+EOS_RATE = 0.125  # share of EOS among the benchmark's actions; the rest is uniform over legal ids
+
+
+def bpe_tokenizer(vocab_size: int, seed: int = 0) -> Any:
+    """A GPT-2-style byte-level BPE `tokenizers.Tokenizer` with `vocab_size` tokens, trained
+    here on generated text (no download): Zipf-distributed letters in words of 1-8."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    lengths = rng.integers(1, 9, size=400_000)
+    chars = "".join(letters[rng.zipf(1.3, size=int(lengths.sum())) % 26].tolist())
+    ends = np.cumsum(lengths).tolist()
+    words = [chars[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(
+        [" ".join(words[i : i + 1000]) for i in range(0, len(words), 1000)], trainer
+    )
+    return tokenizer
+
+
+def vocab_env_kwargs(vocab: str | int, tokenizers_by_size: dict[int, Any]) -> dict[str, Any]:
+    """The benchmark env (DEFAULT_ENV) with the char tokenizer or a BPE of `vocab` tokens."""
+    if vocab == "char":
+        return dict(DEFAULT_ENV)
+    if vocab not in tokenizers_by_size:
+        tokenizers_by_size[vocab] = bpe_tokenizer(int(vocab))
+    return {**DEFAULT_ENV, "tokenizer": tokenizers_by_size[vocab]}
+
+
+def batch_actions(env: Any, steps: int, seed: int) -> np.ndarray:
+    """(steps, N) actions: EOS with probability EOS_RATE, else a uniform legal non-EOS id."""
+    unwrapped = env.unwrapped if hasattr(env, "unwrapped") else env
+    tok = unwrapped.tokenizer
+    legal = np.flatnonzero(unwrapped.problem.action_mask)
+    legal = legal[legal != tok.eos_id]
+    rng = np.random.default_rng(seed)
+    actions = rng.choice(legal, size=(steps, env.num_envs))
+    actions[rng.random(actions.shape) < EOS_RATE] = tok.eos_id
+    return actions
+
+
+class BareBatch:
+    """A bare numpy batch of the same V, L and EOS rate: the MDP's own work and nothing else.
+
+    It writes the token, ends an episode on EOS or at the budget, pays 1 for an exact answer
+    (a running count of tokens that match the reference) and puts a drawn prompt's template
+    into the ended rows; no shaping, no checks of the actions, no infos. Compared with the
+    native vector env at `copy=False`.
+    """
+
+    def __init__(self, native: Any) -> None:
+        p = native.problem
+        self.num_envs, self.max_new = native.num_envs, p.max_new_tokens
+        self.eos_id = p.tokenizer.eos_id
+        self.templates, self.starts = p.templates, p.generation_start
+        self.references, self.lengths = p.reference_table, p.reference_lengths
+        self.draws = np.random.default_rng(0).integers(0, p.num_prompts, size=1 << 20)
+        self.rows = np.arange(self.num_envs)
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.drawn = 0
+        self.index = self.draws[: self.num_envs].copy()
+        self.obs = self.templates[self.index].copy()
+        self.start = self.starts[self.index].copy()
+        self.position = np.zeros(self.num_envs, dtype=np.int64)
+        self.matched = np.zeros(self.num_envs, dtype=np.int64)
+
+    def step(self, actions: np.ndarray) -> tuple:
+        position = self.position
+        self.obs[self.rows, self.start + position] = actions
+        expected = self.references[self.index, position]
+        self.matched += (self.matched == position) & (expected == actions)
+        position += 1
+        eos = actions == self.eos_id
+        done = eos | (position == self.max_new)
+        length = self.lengths[self.index]
+        rewards = (eos & (self.matched == length) & (position == length + 1)).astype(np.float64)
+        rows = np.flatnonzero(done)
+        if len(rows):
+            self.drawn = (self.drawn + len(rows)) % (len(self.draws) - self.num_envs)
+            index = self.draws[self.drawn : self.drawn + len(rows)]
+            self.index[rows], self.start[rows] = index, self.starts[index]
+            self.obs[rows] = self.templates[index]
+            position[rows] = self.matched[rows] = 0
+        return self.obs, rewards, done, np.zeros(self.num_envs, bool), {}
+
+
+def _timed(run: Callable[[], float]) -> Callable[[], tuple[float, float]]:
+    """`run` returning (steps/s, CPU seconds of this process during it)."""
+
+    def timed() -> tuple[float, float]:
+        cpu = time.process_time()
+        rate = run()
+        return rate, time.process_time() - cpu
+
+    return timed
+
+
+def interleaved(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Median steps/s and median CPU s of each run over `repeats` round-robin repeats."""
+    timed = {name: _timed(run) for name, run in runs.items()}
+    for run in timed.values():
+        run()  # warm-up
+    values: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in timed.items():
+            values[name].append(run())
+    return {
+        name: {
+            "steps_per_second": statistics.median(r for r, _ in v),
+            "cpu_seconds": statistics.median(c for _, c in v),
+            "repeats": [r for r, _ in v],
+        }
+        for name, v in values.items()
+    }
+
+
+def vector_run(env: Any, steps: int, seed: int = 1) -> Callable[[], float]:
+    actions = batch_actions(env, steps, seed)
+    return lambda: _time_vector(env, actions)
+
+
+def scaling(
+    num_envs: tuple[int, ...] = (1, 16, 256, 1024, 4096, 16384),
+    vocabs: tuple[str | int, ...] = ("char", 8000, 32000, 128000),
+    env_steps: int = 2_000_000,
+    max_steps: int = 2000,
+    repeats: int = 5,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Native vector env steps/s against N (char tokenizer) and against V (N=1024): each step
+    count is `env_steps / N` batches, at most `max_steps`."""
+    made: dict[int, Any] = {}
+
+    def env(n: int, vocab: str | int) -> Any:
+        kwargs = vocab_env_kwargs(vocab, made)
+        return gym.make_vec("TokenGen-v0", num_envs=n, copy=False, **kwargs)
+
+    by_n = {f"N={n}": vector_run(env(n, "char"), min(max_steps, env_steps // n)) for n in num_envs}
+    by_v = {f"V={v}": vector_run(env(1024, v), min(max_steps, env_steps // 1024)) for v in vocabs}
+    return {"num_envs": interleaved(by_n, repeats), "vocab": interleaved(by_v, repeats)}
+
+
+def goals(repeats: int = 7, num_envs: int = 1024, steps: int = 300) -> dict[str, Any]:
+    """The three env speed goals of issue 17, each a ratio of medians measured interleaved."""
+    made: dict[int, Any] = {}
+    char = gym.make_vec("TokenGen-v0", num_envs=num_envs, copy=False, **DEFAULT_ENV)
+    bpe = gym.make_vec(
+        "TokenGen-v0", num_envs=num_envs, copy=False, **vocab_env_kwargs(32000, made)
+    )
+    bare = BareBatch(char.unwrapped)
+    bare_actions = batch_actions(char, steps, 1)
+    single_actions = [np.int64(a) for a in _legal_actions(DEFAULT_ENV, 100_000, seed=0)]
+    cartpole_actions = [np.int64(a) for a in np.random.default_rng(0).integers(0, 2, 100_000)]
+    single, cartpole = gym.make("TokenGen-v0", **DEFAULT_ENV), gym.make("CartPole-v1")
+    runs = {
+        f"native vector, char, N={num_envs}": vector_run(char, steps),
+        f"native vector, BPE 32k, N={num_envs}": vector_run(bpe, steps),
+        f"bare numpy batch, char, N={num_envs}": lambda: _time_vector(bare, bare_actions),
+        "TokenGen-v0 (gym.make)": lambda: _time_single(single, single_actions),
+        "CartPole-v1 (gym.make)": lambda: _time_single(cartpole, cartpole_actions),
+    }
+    results = interleaved(runs, repeats)
+    rate = [r["steps_per_second"] for r in results.values()]
+    return {
+        "results": results,
+        "ratios": {
+            "BPE 32k / char (native vector, goal >= 0.5)": rate[1] / rate[0],
+            "native vector / bare numpy batch (goal >= 0.5)": rate[0] / rate[2],
+            "TokenGen-v0 / CartPole-v1 (gym.make, goal >= 3)": rate[3] / rate[4],
+        },
+    }
+
+
+def markdown(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| setup | steps/s (median) | CPU s (median) |", "|---|---:|---:|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['steps_per_second']:,.0f} | {r['cpu_seconds']:.3f} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="env throughput: goals and scaling")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-scaling", action="store_true", help="only the three goals")
+    args = parser.parse_args(argv)
+    measured = goals(repeats=args.repeats)
+    lines = [*markdown(measured["results"]), ""]
+    lines += [f"- {name}: {value:.2f}x" for name, value in measured["ratios"].items()]
+    if not args.no_scaling:
+        for axis, results in scaling(repeats=args.repeats).items():
+            lines += ["", f"Native vector env against {axis}:", "", *markdown(results)]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

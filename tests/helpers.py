@@ -61,5 +61,5 @@ def train_config(agent: str, env_kwargs: dict, **fields: Any) -> Any:
         reward_mode=env.pop("reward_mode", "terminal"),
         gamma=env.pop("gamma", 1.0),
         env_kwargs=env,
-        **{"device": "cpu", "progress": False, **fields},
+        **{"device": "cpu", "progress": False, "target_success": None, **fields},
     )

@@ -26,9 +26,9 @@ SMOKE = SUITES["smoke"]
 ONLY = ("sl-vs-rl", "credit")
 
 
-def _run(out: Path, *flags: str) -> None:
+def _run(out: Path, *flags: str, status: int = 0) -> None:
     argv = ["run", "--suite", "smoke", "--out", str(out), "--no-progress", *flags]
-    assert main([*argv, *(a for key in ONLY for a in ("--only", key))]) == 0
+    assert main([*argv, *(a for key in ONLY for a in ("--only", key))]) == status
 
 
 def _reproducible(row: dict[str, Any]) -> dict[str, Any]:
@@ -60,12 +60,12 @@ def test_ray_executor_gives_the_local_rows(
 @pytest.fixture
 def crash_once(tmp_path: Path) -> Iterator[Path]:
     """A Ray instance (2 CPUs) whose workers kill themselves, once, when the run whose id is
-    written in the yielded file starts: a test-only patch of ``runner._train``, installed in
+    written in the yielded file starts: a test-only patch of ``rows._train``, installed in
     every worker by Ray's ``worker_process_setup_hook``."""
     order = tmp_path / "crash_run_id"
 
     def install() -> None:  # a closure: Ray pickles it by value into each worker
-        from tokengym.bench import runner as worker_runner
+        from tokengym.bench import rows as worker_runner
 
         train = worker_runner._train
 
@@ -92,7 +92,7 @@ def test_a_dead_worker_is_a_failed_row_and_resume_reruns_only_it(
     victim = specs[3].run_id
     crash_once.write_text(victim)
     out = tmp_path / "out"
-    _run(out, "--executor", "ray")  # uses the test's instance and leaves it running
+    _run(out, "--executor", "ray", status=1)  # uses the test's instance, leaves it running
     assert ray.is_initialized() and not crash_once.exists()
     first = runner.read_rows(out)
     assert sorted(r["run_id"] for r in first) == sorted(s.run_id for s in specs)

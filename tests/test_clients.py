@@ -124,6 +124,33 @@ def test_torchrl_wraps_the_native_vector_env() -> None:
     assert rollout["next", "done"].sum() > 4
 
 
+def test_torchrl_wraps_the_native_vector_env_in_same_step_mode() -> None:
+    client("torchrl")
+    from torchrl.envs import GymWrapper
+    from torchrl.envs.utils import check_env_specs
+
+    # torchrl's SAME_STEP reader turns every info key into a tensor, final_info included, and
+    # fails on text (torchrl 0.14): text_infos=False leaves the infos numeric (stop_code for
+    # stop_reason; no prompt, reference or completion text).
+    vec = gym.make_vec(ENV_ID, num_envs=4, autoreset_mode="SameStep", text_infos=False)
+    env = GymWrapper(vec, categorical_action_encoding=True)
+    env.set_seed(0)  # before any step: torchrl keeps its cached observation across set_seed
+    check_env_specs(env)
+    rollout = env.rollout(60, break_when_any_done=False)
+    assert rollout.batch_size == torch.Size([4, 60])
+    done = rollout["next", "done"].squeeze(-1)
+    assert done.sum() > 20
+    # The ending step carries its episode's final info and observation, not the reset's.
+    assert torch.equal(rollout["next", "stop_code"] >= 0, done)
+    # From t = 1: at t = 0 torchrl's VecGymEnvTransform may hand out the observation it cached
+    # before rollout's reset (torchrl 0.14), not the env's.
+    done, steps = done[:, 1:], rollout[:, 1:]
+    before, action = steps["observation"][done], steps["action"][done]
+    final = before.clone()  # the observation with the ending token after the last non-PAD
+    final[torch.arange(len(final)), (before != 0).sum(-1)] = action
+    assert torch.equal(steps["next", "observation"][done], final)
+
+
 def test_tianshou_procedural_dqn() -> None:
     client("tianshou")
     import tianshou as ts
@@ -176,3 +203,115 @@ def test_tianshou_procedural_dqn() -> None:
     assert len(train_collector.buffer) >= 300
     assert train_collector.buffer.info["stop_reason"][:300].dtype == object
     assert result.best_reward is not None and np.isfinite(result.best_reward)
+
+
+# Across a process boundary (spawn or forkserver start a fresh interpreter that never imported
+# tokengym) the id must name its module: "tokengym:TokenGen-v0" imports it in the worker.
+SPAWN_ID = f"tokengym:{ENV_ID}"
+
+
+def test_sb3_subproc_vec_env_with_spawn() -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    vec_env = make_vec_env(
+        SPAWN_ID,
+        n_envs=2,
+        seed=0,
+        env_kwargs={"task": "target"},
+        vec_env_cls=SubprocVecEnv,
+        vec_env_kwargs={"start_method": "spawn"},
+    )
+    try:
+        assert vec_env.get_attr("spec")[0].id == ENV_ID
+        model = PPO("MlpPolicy", vec_env, n_steps=32, batch_size=64, n_epochs=1, seed=0)
+        model.learn(total_timesteps=64)
+        assert model.num_timesteps == 64
+        infos = [vec_env.step(model.predict(vec_env.reset())[0])[3] for _ in range(3)][-1]
+        assert [set(info) >= {"prompt", "success", "stop_reason"} for info in infos] == [True] * 2
+    finally:
+        vec_env.close()
+
+
+def test_gymnasium_async_vector_env_with_spawn() -> None:
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda: gym.make(SPAWN_ID, task="copy") for _ in range(2)], context="spawn"
+    )
+    try:
+        reference = gym.vector.SyncVectorEnv([lambda: gym.make(ENV_ID, task="copy")] * 2)
+        obs, infos = envs.reset(seed=[3, 4])
+        expected_obs, expected_infos = reference.reset(seed=[3, 4])
+        np.testing.assert_array_equal(obs, expected_obs)
+        assert list(infos["prompt"]) == list(expected_infos["prompt"])
+        for action in [4, 5, 3]:  # two letters, then EOS: both episodes end
+            obs, rewards, terminated, _, infos = envs.step(np.array([action, action]))
+            expected = reference.step(np.array([action, action]))
+            np.testing.assert_array_equal(obs, expected[0])
+            np.testing.assert_array_equal(rewards, expected[1])
+        assert terminated.tolist() == [True, True]
+        assert list(infos["stop_reason"]) == ["eos", "eos"]
+    finally:
+        envs.close()
+
+
+def test_skrl_ppo_with_its_default_models() -> None:
+    client("skrl")
+    from skrl.agents.torch.ppo import PPO, PPO_CFG
+    from skrl.envs.wrappers.torch import wrap_env
+    from skrl.memories.torch import RandomMemory
+    from skrl.trainers.torch import SequentialTrainer
+    from skrl.utils import set_seed
+    from skrl.utils.model_instantiators.torch import categorical_model, deterministic_model
+
+    set_seed(0)
+    # skrl treats a vector env as autoresetting in the same step: SameStep is its reading.
+    env = wrap_env(gym.make_vec(ENV_ID, num_envs=4, task="target", autoreset_mode="SameStep"))
+    # wrap_env hands Box observations to the models as float32: skrl's default MLPs take the ids.
+    assert env.reset()[0].dtype == torch.float32
+    layers = [{"name": "net", "input": "OBSERVATIONS", "layers": [32], "activations": "tanh"}]
+    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
+    models = {
+        "policy": categorical_model(**spaces, device=env.device, network=layers, output="ACTIONS"),
+        "value": deterministic_model(**spaces, device=env.device, network=layers, output="ONE"),
+    }
+    obs = env.reset()[0]
+    before = models["policy"].act({"observations": obs})[1]["net_output"].detach()
+    agent = PPO(
+        models=models,
+        memory=RandomMemory(memory_size=32, num_envs=env.num_envs, device=env.device),
+        cfg=PPO_CFG(rollouts=32, learning_epochs=1, mini_batches=2),
+        device=env.device,
+        **spaces,
+    )
+    # skrl closes the env at interpreter exit by default and logs it after pytest's capture ended.
+    trainer_cfg = {"timesteps": 64, "headless": True, "disable_progressbar": True}
+    trainer_cfg["close_environment_at_exit"] = False
+    SequentialTrainer(env=env, agents=agent, cfg=trainer_cfg).train()
+    env.close()
+    after = models["policy"].act({"observations": obs})[1]["net_output"].detach()
+    assert not torch.equal(before, after)  # the PPO updates ran
+    assert len(agent.memory.get_tensor_by_name("rewards")) == 32
+
+
+def test_pufferlib_emulation_and_vectorization() -> None:
+    client("pufferlib")  # pip install --no-deps -r requirements/pufferlib-no-deps.txt
+    import pufferlib.emulation
+    import pufferlib.vector
+
+    def creator() -> pufferlib.emulation.GymnasiumPufferEnv:
+        return pufferlib.emulation.GymnasiumPufferEnv(env=gym.make(SPAWN_ID, task="target"))
+
+    vec = pufferlib.vector.make(creator, num_envs=2, backend=pufferlib.vector.Multiprocessing)
+    try:
+        obs, _ = vec.reset(seed=0)
+        assert obs.shape == (2, 10) and obs.dtype == np.int64
+        steps = [vec.step(np.full(2, action)) for action in (4, 5, 3)]  # "ab", EOS
+        rewards, terminated, infos = steps[-1][1], steps[-1][2], steps[-1][4]
+        assert rewards.tolist() == [1.0, 1.0] and terminated.tolist() == [True, True]
+        assert [(i["success"], i["completion"]) for i in infos] == [(True, "ab")] * 2
+        # PufferLib resets an ended env on the next step, whose action is dropped.
+        obs = vec.step(np.full(2, 4))[0]
+        assert (obs[:, -3:] == 0).all()  # PAD after SEP: nothing generated yet
+    finally:
+        vec.close()

@@ -182,7 +182,7 @@ def test_errors_are_tokengym_errors() -> None:
 ENV_ARGUMENTS = (
     "bos_token, dataset, eos_token, gamma, invalid_reward, max_new_tokens, max_prompt_tokens, "
     "pad_token, render_mode, reward, reward_mode, sep_token, split, success_threshold, task, "
-    "tokenizer"
+    "text_infos, tokenizer"
 )
 COPY_KNOBS = "alphabet_size, data_seed, max_length, min_length, test_size, train_size"
 

@@ -70,3 +70,59 @@ def test_render_names_special_tokens() -> None:
     vec.step(np.array([5]))
     vec.step(np.array([3]))
     assert vec.render() == (f"{infos['prompt'][0]} => b<eos>",)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "threshold"),
+    [
+        ({}, 0.9),
+        ({"reward_mode": "dense"}, 0.9),
+        ({"reward_mode": "progress"}, 0.9 * 2 + 0.1 * 5 / 6),  # copy: longest reference 5
+        ({"reward_mode": "dense", "gamma": 0.9}, 0.9 * (1 - 0.1 * 6 / 2)),
+        ({"reward": "edit"}, None),
+        ({"reward_mode": "dense", "gamma": 0.1}, None),  # an exact answer returns < 0
+    ],
+)
+def test_made_spec_threshold_means_90_percent_exact_answers(
+    kwargs: dict, threshold: float | None
+) -> None:
+    env = gym.make("TokenGen-v0", task="copy", **kwargs)
+    vec = gym.make_vec("TokenGen-v0", num_envs=2, task="copy", **kwargs)
+    assert env.spec.reward_threshold == pytest.approx(threshold, abs=1e-12)
+    assert vec.spec.reward_threshold == env.spec.reward_threshold
+    assert gym.spec("TokenGen-v0").reward_threshold == 0.9
+    if threshold is None:
+        return
+    # The exact answer to the longest reference returns the E of the threshold, and the best
+    # other episode (the whole reference, then a wrong token) at most its F.
+    u = env.unwrapped
+    longest = max(range(u.num_prompts), key=lambda i: len(u.reference_ids[i]))
+    reference = u.reference_ids[longest]
+
+    def episode_return(tokens: list[int]) -> float:
+        env.reset(options={"prompt_index": longest})
+        total = 0.0
+        for token in tokens:
+            _, reward, terminated, _, _ = env.step(token)
+            total += reward
+            if terminated:
+                return total
+        raise AssertionError("the episode did not end")
+
+    exact = episode_return([*reference, u.tokenizer.eos_id])
+    other = episode_return([*reference, reference[0]])
+    assert exact > other
+    if u.reward_mode == "dense":
+        assert other <= 0.0  # F = 0 (a supremum: no episode reaches it at gamma < 1)
+        assert 0.9 * exact == pytest.approx(threshold)
+    else:
+        assert 0.9 * exact + 0.1 * other == pytest.approx(threshold)
+
+
+def test_a_threshold_registered_otherwise_is_kept() -> None:
+    gym.register("TokenGenMine-v0", entry_point="tokengym.env:TokenGenEnv", reward_threshold=0.5)
+    try:
+        env = gym.make("TokenGenMine-v0", reward_mode="progress")
+        assert env.spec.reward_threshold == 0.5
+    finally:
+        del gym.registry["TokenGenMine-v0"]

@@ -92,15 +92,60 @@ def test_bpe_vector_env_matches_sync(bpe_file: Path) -> None:
         )
 
 
-def test_missing_special_token_is_an_error(tmp_path: Path) -> None:
+def test_a_missing_default_special_token_is_appended_and_a_named_one_is_an_error(
+    tmp_path: Path,
+) -> None:
     path = train_bpe(tmp_path, ["<pad>", "<bos>", "<sep>"])
+    tok = TokenGenEnv(task="copy", tokenizer=str(path)).tokenizer
+    size = len(HFTokenizer.from_file(str(path)).get_vocab())
+    assert tok.added_special_tokens == {"<eos>": size} and tok.eos_id == size
+    assert (tok.pad_id, tok.bos_id, tok.sep_id, tok.vocab_size) == (0, 1, 2, size + 1)
     with pytest.raises(TokenizerError) as err:
-        TokenGenEnv(task="copy", tokenizer=str(path))
-    assert str(err.value).startswith(
-        "the tokenizer has no EOS token '<eos>'; pass eos_token= with one of its tokens"
+        TokenGenEnv(task="copy", tokenizer=str(path), eos_token="</s>")
+    assert str(err.value) == (
+        "the tokenizer has no EOS token '</s>'; pass eos_token= with one of its tokens "
+        "(special-looking ones: ['<bos>', '<pad>', '<sep>']) or leave it unset to add one"
     )
     with pytest.raises(TokenizerError, match="must be four distinct tokens"):
         Tokenizer.from_file(path, eos_token="<sep>")
+
+
+@pytest.fixture(scope="module")
+def gpt2_style_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A byte-level BPE whose only special token is <|endoftext|>, as GPT-2's tokenizer.json."""
+    return train_bpe(tmp_path_factory.mktemp("gpt2"), ["<|endoftext|>"])
+
+
+def test_a_gpt2_style_tokenizer_gets_pad_bos_sep_appended(gpt2_style_file: Path) -> None:
+    hf = HFTokenizer.from_file(str(gpt2_style_file))
+    size = hf.get_vocab_size()
+    assert "<" in hf.get_vocab() and "[" in hf.get_vocab()  # plain bytes, not special-looking
+    env = gym.make("TokenGen-v0", task="reverse", tokenizer=str(gpt2_style_file))
+    tok = env.unwrapped.tokenizer
+    assert tok.special_tokens == {
+        "pad": "<pad>",
+        "bos": "<bos>",
+        "sep": "<sep>",
+        "eos": "<|endoftext|>",
+    }
+    assert tok.added_special_tokens == {"<pad>": size, "<bos>": size + 1, "<sep>": size + 2}
+    assert (tok.eos_id, tok.vocab_size, env.action_space.n) == (0, size + 3, size + 3)
+    assert repr(tok) == (
+        f"Tokenizer(vocab_size={size + 3}, added_special_tokens={tok.added_special_tokens})"
+    )
+    # Stable: a second load, or a tokenizers.Tokenizer (left unmodified), gives the same ids.
+    assert Tokenizer(hf).vocab == Tokenizer.from_file(gpt2_style_file).vocab == tok.vocab
+    assert hf.get_vocab_size() == size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    _, info = env.reset(seed=0)
+    for token in [*tok.encode(info["reference"]), tok.eos_id]:
+        _, reward, terminated, _, info = env.step(token)
+    assert terminated and info["success"] and reward == 1.0
+    vec = gym.make_vec("TokenGen-v0", num_envs=2, task="copy", tokenizer=str(gpt2_style_file))
+    assert vec.tokenizer.vocab == tok.vocab
+    vec.close()
 
 
 class WrongSizeTokenizer:

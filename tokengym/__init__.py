@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from ._version import __version__
 from .env import TokenGenEnv
 from .errors import (
     ConfigError,
@@ -23,21 +24,26 @@ from .errors import (
     UnknownArgumentError,
     UnknownNameError,
 )
-from .rewards import REWARDS, edit_similarity, exact_match, prefix_match
+from .problem import ENTRY_POINT
+from .rewards import (
+    REGISTERED_REWARD_THRESHOLD,
+    REWARDS,
+    edit_similarity,
+    exact_match,
+    prefix_match,
+)
 from .tasks import TASKS, Example, Task, make_task
 from .tokenizer import CharTokenizer, Tokenizer, TokenizerLike
 from .vector import TokenGenVectorEnv
 
-__version__ = "0.1.0"
-
 if "TokenGen-v0" not in registry:
     register(
         id="TokenGen-v0",
-        entry_point="tokengym.env:TokenGenEnv",
+        entry_point=ENTRY_POINT,
         vector_entry_point="tokengym.vector:TokenGenVectorEnv",
-        # A mean return of 0.9: 90% exact answers under a built-in verifier, in either reward
-        # mode (the dense rewards of an episode sum to its terminal reward).
-        reward_threshold=0.9,
+        # 90% exact answers in the terminal mode; a made env's spec holds the threshold with
+        # that meaning in its own reward mode (rewards.exact_answer_threshold).
+        reward_threshold=REGISTERED_REWARD_THRESHOLD,
     )
 
 __all__ = [

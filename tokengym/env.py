@@ -9,7 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .errors import ConfigError, InvalidActionError, RenderModeError, ResetNeeded
+from .errors import InvalidActionError, RenderModeError, ResetNeeded
+from .options import check_prefix, check_prompt_index, check_reset_options
 from .problem import ProblemAttributes, TokenizerArg, build_problem, check_keywords
 from .rewards import STEP_RULES, RewardFn, score
 from .tasks import DatasetSource, Task
@@ -28,6 +29,12 @@ END_INFO_DEFAULTS: dict[str, Any] = {
     "success": False,
     "stop_reason": "",
 }
+# The same with `text_infos=False`: no text; the stop reason as its index in STOP_REASONS.
+NUMERIC_END_INFO_DEFAULTS: dict[str, Any] = {
+    "sequence_reward": 0.0,
+    "success": False,
+    "stop_code": -1,
+}
 
 
 def check_render_mode(render_mode: object, allowed: list[str]) -> None:
@@ -40,24 +47,6 @@ def render_tokens(tokenizer: TokenizerLike, ids: list[int]) -> str:
     """Text of `ids` with the special tokens shown by name ("ab<eos>"), others as `<id>`."""
     names = {getattr(tokenizer, f"{r}_id"): f"<{r}>" for r in ("pad", "bos", "sep", "eos")}
     return "".join(names.get(t) or tokenizer.decode([t]) or f"<{t}>" for t in ids)
-
-
-def check_reset_options(options: dict[str, Any] | None) -> Any:
-    """The `prompt_index` option, or None; any other option is an error."""
-    if not options:
-        return None
-    unknown = sorted(set(options) - {"prompt_index"})
-    if unknown:
-        raise ConfigError(f"unknown reset options {unknown}; the only option is 'prompt_index'")
-    return options.get("prompt_index")
-
-
-def check_prompt_index(index: object, num_prompts: int) -> int:
-    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-        raise ConfigError(f"prompt_index must be an int in [0, {num_prompts - 1}], got {index!r}")
-    if not 0 <= index < num_prompts:
-        raise ConfigError(f"prompt_index must be in [0, {num_prompts - 1}], got {index}")
-    return int(index)
 
 
 def _type_name(kind: type) -> str:
@@ -107,6 +96,14 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     ## Starting State
     `[BOS] prompt [SEP]` followed by PAD, for a prompt drawn with `self.np_random`;
     `reset(options={"prompt_index": i})` pins prompt i of the split.
+    `reset(options={"prompt_index": i, "prefix": ids})` starts the episode with the token ids
+    `ids` already generated: the observation, the mask, the rewards to come (dense and progress
+    shaping included) and the end are exactly those after stepping `ids` from the plain reset
+    (the info too: nothing has ended). A prefix may be empty; it may not contain EOS, PAD, BOS
+    or SEP, and holds at most `max_new_tokens - 1` tokens (at `max_new_tokens` the episode
+    would have ended); a bad one raises `ConfigError` naming the position. Without
+    `prompt_index` the prompt is drawn as usual. An outer `TimeLimit` counts steps from the
+    reset, not the prefix. Any other option, or options that are not a dict, is an error.
 
     ## Rewards
     - `reward_mode="terminal"`: 0 on every step but the last, which pays R.
@@ -144,7 +141,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     torchrl's `ActionMask` with a `Binary` spec), `gamma`, and the keys that get a value when
     the episode ends: `completion` (text, EOS excluded), `sequence_reward` (R), `success`
     (R >= `success_threshold` and a valid stop) and `stop_reason`; before the end they hold "",
-    0.0, False and "".
+    0.0, False and "". The masks are the env's one read-only array, shared by every info (no
+    copy per step; writing through them raises ValueError). With `text_infos=False` the infos
+    hold no text, for clients that turn every info into a tensor (torchrl's SameStep vector
+    reader): `prompt_index`, `sequence_reward`, `success`, `stop_code` (the index of the stop
+    reason in `tokengym.env.STOP_REASONS`, -1 before the end), `gamma` and the two masks; the
+    completion is then decoded only when the reward needs its text.
 
     ## Arguments
     ```python
@@ -160,16 +162,23 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     - `split`: "train" or "test", two disjoint fixed prompt sets.
     - `tokenizer`: None (characters of the task), a tokenizer.json path, a
       `tokenizers.Tokenizer` or a `tokengym.Tokenizer`; `pad_token`, `bos_token`, `sep_token`,
-      `eos_token` name the special tokens of the first two.
+      `eos_token` name the special tokens of the first two. Roles left unnamed that the file
+      lacks (GPT-2 has only `<|endoftext|>`, its EOS) are appended at the end of the vocabulary,
+      listed in `env.unwrapped.tokenizer.added_special_tokens` (token -> id, the same each load).
     - `render_mode`: None, "ansi" or "human" (another raises `RenderModeError`, a TypeError).
       `success_threshold`: R needed for success.
     - `invalid_reward`: R of an episode ended by a masked token.
+    - `text_infos`: False drops the text from the infos (see Information).
     - any other keyword is a task knob: `data_seed`, `train_size`, `test_size`, `min_length`,
       `max_length`, `alphabet_size`, `digits`, `target`, `test_fraction` (datasets). A keyword
       that is neither raises `UnknownArgumentError`, a TypeError worded as Python words it.
     `max_new_tokens` and `max_prompt_tokens` are at most 4096; a `max_new_tokens` shorter than
-    some answers warns. The registered `reward_threshold` is 0.9: a mean return of 0.9 is 90%
-    exact answers under a built-in verifier, in either reward mode.
+    some answers warns. `env.spec.reward_threshold` means 90% exact answers under an
+    exact-match R in the env's own reward mode: a mean undiscounted return at or above it needs
+    at least 90% exact answers (`tokengym.rewards.exact_answer_threshold`). It is 0.9 (the
+    registered value) in the terminal mode and the dense one at gamma 1, where a mean return of
+    0.9 is exactly 90%; 0.9 * 2 + 0.1 * m / (m + 1) in the progress mode (m: the longest
+    reference), lower in the dense mode at gamma < 1; None for other rewards.
 
     ## Version History
     - v0: initial version.
@@ -221,7 +230,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         # Hot-path copies of the problem's constants, as plain Python objects.
         self._vocab, self._eos_id, self._mask = vocab, p.tokenizer.eos_id, p.action_mask
         self._mask_bool = p.action_mask.astype(bool)
+        self._mask_bool.flags.writeable = False  # shared by every info, as `p.action_mask` is
         self._allowed = self._mask_bool.tolist()
+        self._specials = p.special_tokens  # may not be in a prefix
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
         # The reward mode's rule (rewards.STEP_RULES): shaping of a step, and of the last one.
         self._shape, self._close = STEP_RULES[p.reward_mode] or (None, None)
@@ -235,12 +246,14 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._phi = 0.0
         self._reference: list[int] = []
         self._info: dict[str, Any] = {}
+        self._prompt_infos: dict[int, dict[str, Any]] = {}
         self._draws: list[int] = []
         self._draw_pos, self._draw_rng = 0, None
 
     def action_masks(self) -> np.ndarray:
-        """Tokens that may be generated (bool, shape (V,)): the sb3-contrib MaskablePPO hook."""
-        return self._mask.astype(bool)
+        """Tokens that may be generated (bool, shape (V,), read-only): the sb3-contrib
+        MaskablePPO hook."""
+        return self._mask_bool
 
     def _draw_prompt_index(self) -> int:
         rng, position = self.np_random, self._draw_pos
@@ -255,7 +268,11 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         p = self.problem
-        pinned = check_reset_options(options) if options else None
+        pinned = prefix = None
+        if options is not None:
+            pinned, prefix = check_reset_options(options)
+            if prefix is not None:
+                prefix = check_prefix(prefix, self._vocab, self._specials, self._max_new, "prefix")
         if pinned is None:
             index = self._draw_prompt_index()
         else:
@@ -266,18 +283,45 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._phi = 0.0
         self._reference = p.reference_ids[index] or []
         self._ended, self._started = False, True
-        # The info of every step of this episode but the last; steps copy it.
-        self._info = {
-            "prompt": p.prompts[index],
-            "reference": p.references[index] or "",
-            "prompt_index": index,
-            **END_INFO_DEFAULTS,
-            "gamma": p.gamma,
-        }
-        info = self._new_info()
+        # The info of every step of this episode but the last (steps copy it), built once a prompt.
+        self._info = self._prompt_infos.get(index) or self._prompt_info(index)
+        if prefix:
+            self._advance(prefix)
+        info = self._info.copy()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), info
+
+    def _prompt_info(self, index: int) -> dict[str, Any]:
+        p = self.problem
+        info: dict[str, Any] = (
+            {
+                "prompt": p.prompts[index],
+                "reference": p.references[index] or "",
+                "prompt_index": index,
+                **END_INFO_DEFAULTS,
+            }
+            if p.text_infos
+            else {"prompt_index": index, **NUMERIC_END_INFO_DEFAULTS}
+        )
+        info["gamma"] = p.gamma
+        info["action_mask"] = self._mask  # read-only, shared by every step
+        info["action_mask_bool"] = self._mask_bool
+        self._prompt_infos[index] = info
+        return info
+
+    def _advance(self, prefix: list[int]) -> None:
+        """Appends checked tokens (no EOS, none masked, the budget not reached) as `step` does,
+        so the matched count and the shaping state are those of stepping them."""
+        reference, n = self._reference, self._generated
+        for token in prefix:
+            self._obs[self._start + n] = token
+            n += 1
+            if self._matched == n - 1 and n <= len(reference) and reference[n - 1] == token:
+                self._matched = n
+            if self._shape is not None:
+                self._phi = self._shape(self._matched, n, len(reference), self._phi, self._gamma)[1]
+        self._generated = n
 
     def _check_action(self, action: object) -> int:
         """The token id of a valid action; anything else raises `InvalidActionError`."""
@@ -329,26 +373,24 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             )
         if self.render_mode == "human":
             self.render()
-        info = self._new_info()
-        return self._obs.copy(), reward, False, False, info
-
-    def _new_info(self) -> dict[str, Any]:
-        """This episode's info with fresh copies of the two masks (callers may mutate them)."""
         info = self._info.copy()
-        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
-        return info
+        return self._obs.copy(), reward, False, False, info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.problem
         self._ended = True
         kept = self._generated - (stop_reason != "max_length")  # drop EOS or a masked token
-        completion = self._decode(self._obs[self._start : self._start + kept].tolist())
+        completion = ""
+        if p.text_infos or not (p.scores_by_ids or stop_reason == "invalid_token"):
+            completion = self._decode(self._obs[self._start : self._start + kept].tolist())
         prompt, reference = p.prompts[self._index], p.references[self._index]
         if stop_reason == "invalid_token":
             sequence_reward = p.invalid_reward
         elif p.scores_by_ids:  # exact match under a one-char-per-id tokenizer: compare ids
             exact = self._matched == kept == len(self._reference)
             sequence_reward = 1.0 if exact else 0.0
+        elif p.exact_reward:  # exact match of the texts: no call through `score`
+            sequence_reward = 1.0 if completion == reference else 0.0
         else:
             sequence_reward = score(p.reward_fn, prompt, completion, reference)
         reward = sequence_reward
@@ -362,10 +404,13 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
                 stop_reason == "eos",
             )
             reward = shaped + sequence_reward
-        info = self._new_info()
-        info["completion"], info["sequence_reward"] = completion, sequence_reward
+        info = self._info.copy()
+        info["sequence_reward"] = sequence_reward
         info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
-        info["stop_reason"] = stop_reason
+        if p.text_infos:
+            info["completion"], info["stop_reason"] = completion, stop_reason
+        else:
+            info["stop_code"] = STOP_REASONS.index(stop_reason)
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), reward, True, False, info

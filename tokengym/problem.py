@@ -6,6 +6,7 @@ deep inside a worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import warnings
@@ -14,17 +15,26 @@ from typing import Any
 
 import numpy as np
 import tokenizers
+from gymnasium.envs.registration import EnvSpec
 
 from .errors import ConfigError, DatasetError, TokenizerError, unexpected_argument
-from .rewards import REWARD_MODES, RewardFn, exact_match, resolve_reward
+from .rewards import (
+    REGISTERED_REWARD_THRESHOLD,
+    REWARD_MODES,
+    RewardFn,
+    exact_answer_threshold,
+    exact_match,
+    resolve_reward,
+)
 from .tasks import DatasetSource, Example, Task, make_task, task_knobs
 from .tokenizer import TokenizerLike, resolve_tokenizer
-from .validation import check_int, check_number
+from .validation import check_env_int, check_number
 
 SPLITS = ("train", "test")
 # Largest generation and prompt budgets: the prompt tables hold (prompts, 2 + both budgets)
 # int64 ids, 33 MB for 1000 prompts at this bound.
 MAX_TOKENS = 4096
+ENTRY_POINT = "tokengym.env:TokenGenEnv"  # what TokenGen-v0 is registered with
 TokenizerArg = TokenizerLike | tokenizers.Tokenizer | str | os.PathLike[str] | None
 
 
@@ -55,11 +65,17 @@ class Problem:
     action_mask: np.ndarray  # (V,) int8, 1 = may be generated
     templates: np.ndarray  # (P, L) int64: [BOS] prompt [SEP] PAD...
     generation_start: np.ndarray  # (P,) int64: index of the first generated token
-    reference_table: np.ndarray  # (P, R) int64: reference ids, -1 past the end; R >= max_new
+    reference_table: np.ndarray  # (P, R) int64: reference ids, -1 past the end; R > max_new
     reference_lengths: np.ndarray  # (P,) int64: -1 where there is no reference
     # True when R is 1.0 iff the generated ids equal the reference ids (else 0.0), so a batch
     # can be scored without decoding: an exact-match reward under a one-char-per-id tokenizer.
     scores_by_ids: bool
+    # True when R is exact match of the completion's text with the reference (every prompt has
+    # one): the envs then compare texts instead of calling the reward per episode.
+    exact_reward: bool
+    # False: the infos hold no text (see TokenGenEnv's Information); nothing is decoded unless
+    # the reward needs the completion's text.
+    text_infos: bool
 
     @property
     def num_prompts(self) -> int:
@@ -72,6 +88,12 @@ class Problem:
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.vocab_size
+
+    @property
+    def special_tokens(self) -> dict[int, str]:
+        """The ids of EOS, PAD, BOS and SEP, with their names."""
+        tok = self.tokenizer
+        return {tok.eos_id: "EOS", tok.pad_id: "PAD", tok.bos_id: "BOS", tok.sep_id: "SEP"}
 
 
 def _encode_all(
@@ -170,6 +192,7 @@ def build_problem(
     tokenizer: TokenizerArg = None,
     success_threshold: float = 1.0,
     invalid_reward: float = 0.0,
+    text_infos: bool = True,
     pad_token: str | None = None,
     bos_token: str | None = None,
     sep_token: str | None = None,
@@ -184,6 +207,8 @@ def build_problem(
     gamma = check_number("gamma", gamma, low=0.0, high=1.0)
     success_threshold = check_number("success_threshold", success_threshold)
     invalid_reward = check_number("invalid_reward", invalid_reward)
+    if not isinstance(text_infos, (bool, np.bool_)):
+        raise ConfigError(f"text_infos must be True or False, got {text_infos!r}")
     if task is None and dataset is None:
         task = "copy"
     task_obj = make_task(task, dataset, **task_knobs)
@@ -220,9 +245,12 @@ def build_problem(
         for name, ex in examples.items()
     }
     longest_prompt = max(len(ids) for ids_list in encoded.values() for ids in ids_list)
-    if max_prompt_tokens is None:
-        max_prompt_tokens = longest_prompt
-    elif check_int("max_prompt_tokens", max_prompt_tokens, 1, MAX_TOKENS) < longest_prompt:
+    max_prompt_tokens = (
+        longest_prompt
+        if max_prompt_tokens is None
+        else check_env_int("max_prompt_tokens", max_prompt_tokens, 1, MAX_TOKENS)
+    )
+    if max_prompt_tokens < longest_prompt:
         name, i = next(
             (n, i)
             for n, ids_of in encoded.items()
@@ -262,7 +290,7 @@ def build_problem(
                 f"{MAX_TOKENS - 1}"
             )
     else:
-        check_int("max_new_tokens", max_new_tokens, 1, MAX_TOKENS)
+        max_new_tokens = check_env_int("max_new_tokens", max_new_tokens, 1, MAX_TOKENS)
         _warn_short_budget(max_new_tokens, answer_ids, examples, origins)
     chosen, reference_ids = examples[split], answer_ids[split]
     answers = [e.answer for e in chosen]
@@ -271,7 +299,7 @@ def build_problem(
     templates = np.full((len(chosen), length), tok.pad_id, dtype=np.int64)
     for row, ids in zip(templates, encoded[split]):
         row[0], row[1 : 1 + len(ids)], row[1 + len(ids)] = tok.bos_id, ids, tok.sep_id
-    width = max([len(r) for r in reference_ids if r is not None] + [max_new_tokens])
+    width = max([len(r) for r in reference_ids if r is not None] + [max_new_tokens + 1])
     reference_table = np.full((len(chosen), width), -1, dtype=np.int64)
     for row, ids in zip(reference_table, reference_ids):
         row[: len(ids or [])] = ids or []
@@ -301,6 +329,19 @@ def build_problem(
             np.array([-1 if r is None else len(r) for r in reference_ids], np.int64)
         ),
         scores_by_ids=exact and getattr(tok, "is_char_level", False),
+        exact_reward=exact,
+        text_infos=bool(text_infos),
+    )
+
+
+def reward_threshold(problem: Problem) -> float | None:
+    """The return threshold that means 90% exact answers in this problem's reward mode (see
+    `rewards.exact_answer_threshold`); None unless R is exact match."""
+    if not problem.exact_reward:
+        return None
+    longest = int(problem.reference_lengths.max(initial=0))
+    return exact_answer_threshold(
+        problem.reward_mode, problem.gamma, longest, problem.invalid_reward
     )
 
 
@@ -308,6 +349,24 @@ class ProblemAttributes:
     """Read-only views of the problem, shared by `TokenGenEnv` and `TokenGenVectorEnv`."""
 
     problem: Problem
+    _spec: EnvSpec | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        return self._spec
+
+    @spec.setter
+    def spec(self, spec: EnvSpec | None) -> None:
+        """`gym.make` sets the registered spec: its threshold (0.9, 90% exact answers in the
+        terminal mode) becomes the one with that meaning in this env's mode. A threshold that
+        someone registered otherwise is kept as it is."""
+        if (
+            spec is not None
+            and spec.entry_point == ENTRY_POINT
+            and spec.reward_threshold == REGISTERED_REWARD_THRESHOLD
+        ):
+            spec = dataclasses.replace(spec, reward_threshold=reward_threshold(self.problem))
+        self._spec = spec
 
     @property
     def tokenizer(self) -> TokenizerLike:

@@ -193,3 +193,38 @@ def score(reward_fn: RewardFn, prompt: str, completion: str, reference: str | No
             f"(prompt {prompt!r}, completion {completion!r})"
         )
     return float(value)
+
+
+# The registered `spec.reward_threshold` of TokenGen-v0: a mean return of 0.9 is 90% exact
+# answers under an exact-match R in the terminal mode. `exact_answer_threshold` turns it into the
+# threshold with that meaning in the other modes.
+REGISTERED_REWARD_THRESHOLD = 0.9
+EXACT_SHARE = 0.9
+
+
+def exact_answer_threshold(
+    reward_mode: str, gamma: float, longest_reference: int, invalid_reward: float
+) -> float | None:
+    """The mean undiscounted return at or above which at least 90% of the answers are exact,
+    under an exact-match R (1 for the exact answer, else 0).
+
+    With E the smallest return of an exact answer and F the largest return of any other
+    episode, a mean of at least ``0.9 E + 0.1 F`` needs a share p >= 0.9 of exact answers
+    (``p E + (1 - p) F`` grows with p). In the terminal mode (and dense at gamma 1) E = 1 and
+    F = 0, so the threshold is 0.9 and a mean return is the share itself. None where no
+    threshold can say it (E <= F).
+
+    Example:
+        >>> exact_answer_threshold("progress", 1.0, 5, 0.0)  # 0.9 * 2 + 0.1 * 5/6
+        1.8833333333333333
+    """
+    m, worst_invalid = longest_reference, max(0.0, invalid_reward)
+    if reward_mode == "progress":  # exact: 1 + R = 2; else at most m/(m+1) partial credit
+        best_exact, best_other = 2.0, m / (m + 1) + worst_invalid
+    elif reward_mode == "dense":  # an exact answer of m tokens: 1 - (1 - gamma) * sum Phi_t
+        best_exact, best_other = 1.0 - (1.0 - gamma) * (m + 1) / 2, worst_invalid
+    else:
+        best_exact, best_other = 1.0, worst_invalid
+    if best_exact <= best_other:
+        return None
+    return EXACT_SHARE * best_exact + (1 - EXACT_SHARE) * best_other

@@ -2,13 +2,16 @@
 
 The observation layout `[BOS] prompt [SEP] generated [PAD]...` needs BOS, SEP, EOS and PAD, all
 distinct. `CharTokenizer` (the default for built-in tasks) puts them at ids 0-3 and the task's
-characters after them in sorted order, so ids are stable across runs and machines.
+characters after them in sorted order, so ids are stable across runs and machines. A
+tokenizer.json that lacks some of them (GPT-2's has only `<|endoftext|>`, taken as EOS) gets
+the missing ones appended at the end of its vocabulary, always with the same ids.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +22,16 @@ from .errors import TokenizerError
 
 PAD_TOKEN, BOS_TOKEN, SEP_TOKEN, EOS_TOKEN = "<pad>", "<bos>", "<sep>", "<eos>"
 SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, SEP_TOKEN, EOS_TOKEN)
+DEFAULT_TOKENS = dict(zip(("pad", "bos", "sep", "eos"), SPECIAL_TOKENS, strict=True))
+# Other names a tokenizer.json may give a role (GPT-2, Llama/T5, BERT conventions), tried in
+# order when the default name is absent; the lists are disjoint so no token plays two roles.
+ROLE_ALIASES: dict[str, tuple[str, ...]] = {
+    "pad": ("[PAD]", "<|pad|>", "<|padding|>"),
+    "bos": ("<s>", "<|begin_of_text|>", "<|startoftext|>", "[BOS]"),
+    "sep": ("[SEP]", "<|sep|>"),
+    "eos": ("</s>", "<|endoftext|>", "<|end_of_text|>", "[EOS]"),
+}
+_SPECIAL_LOOKING = re.compile(r"<[^<>\s]+>|\[[^\[\]\s]+\]")
 
 
 @runtime_checkable
@@ -39,13 +52,27 @@ class TokenizerLike(Protocol):
 class Tokenizer:
     """Wraps a `tokenizers.Tokenizer` and resolves its special tokens.
 
+    A role left unnamed takes, in this order: the default name (`<pad>`, `<bos>`, `<sep>`,
+    `<eos>`), else the first of the tokenizer's own tokens in :data:`ROLE_ALIASES` (so GPT-2's
+    `<|endoftext|>` is its EOS), else a new special token of the default name, appended at the
+    end of the vocabulary as HF `add_special_tokens` does (new ones in the order PAD, BOS, SEP,
+    EOS: the same ids on every load). `added_special_tokens` lists what was appended; a token
+    named explicitly must exist.
+
     Args:
-        hf_tokenizer: any HF tokenizer (BPE, WordPiece, Unigram, WordLevel).
-        pad_token, bos_token, sep_token, eos_token: the strings of the special tokens; each must
-            be in the vocabulary and all four must be distinct.
+        hf_tokenizer: any HF tokenizer (BPE, WordPiece, Unigram, WordLevel); it is not modified
+            (tokens are added to a copy).
+        pad_token, bos_token, sep_token, eos_token: the strings of the special tokens (None: as
+            above); all four must be distinct.
+
+    Attributes:
+        special_tokens: role ("pad", "bos", "sep", "eos") -> the token playing it.
+        added_special_tokens: token -> id of the tokens appended here ({} when none were).
 
     Example:
-        >>> tok = Tokenizer.from_file("tokenizer.json", eos_token="</s>")  # doctest: +SKIP
+        >>> tok = Tokenizer.from_file("gpt2/tokenizer.json")  # doctest: +SKIP
+        >>> tok.special_tokens["eos"], tok.added_special_tokens  # doctest: +SKIP
+        ('<|endoftext|>', {'<pad>': 50257, '<bos>': 50258, '<sep>': 50259})
     """
 
     is_char_level = False
@@ -54,24 +81,44 @@ class Tokenizer:
         self,
         hf_tokenizer: tokenizers.Tokenizer,
         *,
-        pad_token: str = PAD_TOKEN,
-        bos_token: str = BOS_TOKEN,
-        sep_token: str = SEP_TOKEN,
-        eos_token: str = EOS_TOKEN,
+        pad_token: str | None = None,
+        bos_token: str | None = None,
+        sep_token: str | None = None,
+        eos_token: str | None = None,
     ) -> None:
-        self.hf = hf_tokenizer
-        self.vocab: dict[str, int] = hf_tokenizer.get_vocab(with_added_tokens=True)
-        self.vocab_size = len(self.vocab)
-        if sorted(self.vocab.values()) != list(range(self.vocab_size)):
+        vocab = hf_tokenizer.get_vocab(with_added_tokens=True)
+        size = len(vocab)
+        if sorted(vocab.values()) != list(range(size)):
             raise TokenizerError(
                 f"token ids must run from 0 to vocab_size-1 without gaps so that every action "
-                f"of Discrete({self.vocab_size}) is a token; this vocabulary's ids run from "
-                f"{min(self.vocab.values())} to {max(self.vocab.values())}"
+                f"of Discrete({size}) is a token; this vocabulary's ids run from "
+                f"{min(vocab.values())} to {max(vocab.values())}"
             )
         named = {"pad": pad_token, "bos": bos_token, "sep": sep_token, "eos": eos_token}
-        ids = {role: self._special_id(role, token) for role, token in named.items()}
-        if len(set(ids.values())) != 4:
-            raise TokenizerError(f"the special tokens must be four distinct tokens, got {named}")
+        chosen: dict[str, str] = {}
+        for role, token in named.items():
+            if token is not None and token not in vocab:
+                raise TokenizerError(
+                    f"the tokenizer has no {role.upper()} token {token!r}; pass {role}_token= "
+                    f"with one of its tokens (special-looking ones: "
+                    f"{special_looking(hf_tokenizer, vocab)[:10]}) or leave it unset to add one"
+                )
+            chosen[role] = token if token is not None else _default_token(role, vocab)
+        if len(set(chosen.values())) != 4:
+            raise TokenizerError(f"the special tokens must be four distinct tokens, got {chosen}")
+        missing = [t for t in chosen.values() if t not in vocab]
+        if missing:
+            hf_tokenizer = tokenizers.Tokenizer.from_str(hf_tokenizer.to_str())  # a copy
+            hf_tokenizer.add_special_tokens(missing)
+            vocab = hf_tokenizer.get_vocab(with_added_tokens=True)
+            if [vocab.get(t) for t in missing] != list(range(size, size + len(missing))):
+                raise TokenizerError(f"could not append the special tokens {missing}")
+        self.hf = hf_tokenizer
+        self.vocab: dict[str, int] = vocab
+        self.vocab_size = len(vocab)
+        self.special_tokens = chosen
+        self.added_special_tokens = {t: vocab[t] for t in missing}
+        ids = {role: vocab[token] for role, token in chosen.items()}
         self.pad_id, self.bos_id, self.sep_id, self.eos_id = (
             ids["pad"],
             ids["bos"],
@@ -79,15 +126,6 @@ class Tokenizer:
             ids["eos"],
         )
         self.unk_id = _unknown_id(hf_tokenizer, self.vocab)
-
-    def _special_id(self, role: str, token: str) -> int:
-        if token not in self.vocab:
-            specials = sorted(t for t in self.vocab if t.startswith("<") or t.startswith("["))
-            raise TokenizerError(
-                f"the tokenizer has no {role.upper()} token {token!r}; pass {role}_token= with one "
-                f"of its tokens (special-looking ones: {specials[:10]}) or add it when training"
-            )
-        return self.vocab[token]
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **special_tokens: str) -> Tokenizer:
@@ -110,7 +148,27 @@ class Tokenizer:
         return self.hf.decode(list(ids), skip_special_tokens=True)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(vocab_size={self.vocab_size})"
+        added = (
+            f", added_special_tokens={self.added_special_tokens}"
+            if self.added_special_tokens
+            else ""
+        )
+        return f"{type(self).__name__}(vocab_size={self.vocab_size}{added})"
+
+
+def _default_token(role: str, vocab: dict[str, int]) -> str:
+    """The token of an unnamed role: the default name, an alias present, else the default."""
+    for token in (DEFAULT_TOKENS[role], *ROLE_ALIASES[role]):
+        if token in vocab:
+            return token
+    return DEFAULT_TOKENS[role]
+
+
+def special_looking(hf: tokenizers.Tokenizer, vocab: dict[str, int]) -> list[str]:
+    """The tokenizer's special tokens, then other tokens shaped like `<x>` or `[x]`, sorted."""
+    special = sorted(t.content for t in hf.get_added_tokens_decoder().values() if t.special)
+    shaped = sorted(t for t in vocab if t not in special and _SPECIAL_LOOKING.fullmatch(t))
+    return special + shaped
 
 
 def _unknown_id(hf: tokenizers.Tokenizer, vocab: dict[str, int]) -> int | None:

@@ -38,6 +38,14 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     return value
 
 
+def check_env_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """`check_int` that also takes numpy integers, as the task knobs do (env arguments such as
+    ``max_new_tokens`` and ``num_envs``); returns a Python int."""
+    if isinstance(value, np.integer) and not isinstance(value, np.bool_):
+        value = int(value)
+    return check_int(name, value, low, high)
+
+
 def check_number(
     name: str,
     value: object,

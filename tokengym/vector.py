@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .env import (
-    PROMPT_DRAW_BLOCK,
-    STOP_REASONS,
-    check_prompt_index,
-    check_render_mode,
-    check_reset_options,
-    render_tokens,
-)
+from .decoding import batch_decoder
+from .draws import PromptDraws
+from .env import check_render_mode, render_tokens
 from .errors import ConfigError, InvalidActionError, ResetNeeded
+from .options import (
+    check_prefix,
+    check_prompt_index,
+    check_reset_options,
+    row_prefixes,
+    state_after,
+)
 from .problem import ProblemAttributes, build_problem, check_keywords
 from .rewards import STEP_RULES, score
-from .tokenizer import character_table
-from .validation import check_int
+from .tokenizer import Tokenizer, TokenizerLike, character_table
+from .validation import check_env_int
+from .vector_infos import VectorInfos
 
-# Stop reasons by code, as the object array the infos hold.
+# Stop reasons by code: indices of STOP_REASONS.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
-STOP_NAMES = np.array(STOP_REASONS, dtype=object)
 AUTORESET_MODES = [mode.value for mode in AutoresetMode]
 VECTOR_ARGUMENTS = ("num_envs", "max_episode_steps", "copy", "render_mode", "autoreset_mode")
+
+
+def fast_decode(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
+    """`tokenizer.decode`, or the HF method it calls (the same text, one Python call less)."""
+    if type(tokenizer).decode is Tokenizer.decode:
+        return tokenizer.hf.decode  # type: ignore[attr-defined]  # skips special tokens
+    return tokenizer.decode
 
 
 class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
@@ -43,8 +51,25 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     "NextStep" (default: the step after an episode's end resets that sub-env and ignores its
     action), "SameStep" (the ending step resets at once; `infos["final_obs"]` and
     `infos["final_info"]` hold the end) or "Disabled" (`reset(options={"reset_mask": m})`
-    resets the ended sub-envs). `reset(options={"prompt_index": ...})` takes an int for every
-    sub-env or an int array of shape (num_envs,).
+    resets the ended sub-envs).
+
+    `reset(options=...)` takes the options of `TokenGenEnv.reset`, each for every sub-env or
+    per sub-env, plus `reset_mask`:
+    - `"reset_mask"`: a bool array of shape (num_envs,); only its True sub-envs are reset, the
+      others keep their episodes (and get blanks in the infos, as in `SyncVectorEnv`).
+    - `"prompt_index"`: an int for every sub-env, or an int array of shape (num_envs,).
+    - `"prefix"`: token ids generated before the first step (see `TokenGenEnv`): one sequence
+      of ids for every sub-env, or a sequence of num_envs entries, each None (no prefix) or a
+      sequence of ids.
+    Per-sub-env values are all checked, and those of sub-envs outside `reset_mask` are unused.
+    Example, VinePPO's K rollouts from the prefix `[5, 6]` of prompt 3 in rows 0..K-1:
+    `reset(options={"reset_mask": rows, "prompt_index": 3, "prefix": [5, 6]})`.
+    Autoresets (NextStep, SameStep) always start a drawn prompt with no prefix.
+
+    The infos' masks are read-only (num_envs, V) broadcast views of one (V,) array, and the
+    `_key` arrays and `gamma` are shared read-only arrays; the other values are fresh arrays
+    each step. torchrl's `GymWrapper` takes this env in SameStep mode with `text_infos=False`
+    (its reader of `final_info` fails on text), or in Disabled mode with text.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
@@ -60,7 +85,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         **env_kwargs: Any,
     ) -> None:
         check_keywords("TokenGenVectorEnv.__init__", VECTOR_ARGUMENTS, env_kwargs)
-        check_int("num_envs", num_envs, 1)
+        num_envs = check_env_int("num_envs", num_envs, 1)
         if not isinstance(autoreset_mode, AutoresetMode) and autoreset_mode not in AUTORESET_MODES:
             raise ConfigError(
                 f"autoreset_mode must be an AutoresetMode or one of {AUTORESET_MODES}, got "
@@ -89,14 +114,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._chars = None if table is None else np.array(table, dtype="<U1")
         self._rows = np.arange(num_envs)
         self._offsets = np.arange(p.max_new_tokens)
-        self._masks = np.repeat(p.action_mask[None], num_envs, axis=0)
-        self._masks_bool = self._masks.astype(bool)
+        self._info = VectorInfos(p, num_envs)
+        self._decode = fast_decode(p.tokenizer)
+        self._masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
+        self._stops = self._masked.copy()  # (V,) tokens that end an episode: those and EOS
+        self._stops[p.tokenizer.eos_id] = True
+        self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
         self._rule = STEP_RULES[p.reward_mode]  # the reward mode's per-step rule (None: terminal)
-        self._prompt_texts = np.array(p.prompts, dtype=object)
-        self._reference_texts = np.array([r or "" for r in p.references], dtype=object)
-        self._no_strings = np.full(num_envs, "", dtype=object)
-        self._gammas = np.full(num_envs, p.gamma)
-        self._all = np.ones(num_envs, dtype=bool)
+        self._specials = p.special_tokens  # may not be in a prefix
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
         self._index = np.zeros(num_envs, dtype=np.int64)
@@ -108,37 +133,10 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._elapsed = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.ones(num_envs, dtype=bool)
         self._started = False
-        # Prompt draws: sub-env i draws blocks from its own generator, as TokenGenEnv does.
-        self._rngs: list[np.random.Generator | None] = [None] * num_envs
-        self._draws = np.zeros((num_envs, PROMPT_DRAW_BLOCK), dtype=np.int64)
-        self._draw_pos = np.full(num_envs, PROMPT_DRAW_BLOCK, dtype=np.int64)
+        self._broken = ""  # the error that interrupted a step: only a full reset clears it
+        self._draws = PromptDraws(num_envs, p.num_prompts)
 
     # ------------------------------------------------------------------ reset
-    def _seed(self, seed: int | Sequence[int | None] | None, rows: np.ndarray) -> None:
-        seeds = (
-            [None if seed is None else seed + i for i in range(self.num_envs)]
-            if (seed is None or isinstance(seed, (int, np.integer)))
-            else list(seed)
-        )
-        if len(seeds) != self.num_envs:
-            raise ConfigError(
-                f"seed must be an int or a list of {self.num_envs} seeds, got {len(seeds)}"
-            )
-        for i in rows:
-            if seeds[i] is not None or self._rngs[i] is None:
-                self._rngs[i] = seeding.np_random(seeds[i])[0]
-                self._draw_pos[i] = PROMPT_DRAW_BLOCK
-
-    def _draw_prompt_indices(self, rows: np.ndarray) -> np.ndarray:
-        for i in rows[self._draw_pos[rows] == PROMPT_DRAW_BLOCK]:  # a refill per 256 episodes
-            rng = self._rngs[i]
-            assert rng is not None
-            self._draws[i] = rng.integers(0, self.problem.num_prompts, size=PROMPT_DRAW_BLOCK)
-            self._draw_pos[i] = 0
-        position = self._draw_pos[rows]
-        self._draw_pos[rows] = position + 1
-        return self._draws[rows, position]
-
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:
         p = self.problem
         self._obs[rows] = np.take(p.templates, indices, axis=0)
@@ -148,8 +146,34 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._phi[rows] = 0.0
         self._needs_reset[rows] = False
 
-    def _reset_mask(self, options: dict[str, Any]) -> np.ndarray:
-        mask = options.pop("reset_mask")
+    def _check(self, prefix: object, name: str) -> list[int]:
+        p = self.problem
+        return check_prefix(prefix, p.vocab_size, self._specials, p.max_new_tokens, name)
+
+    def _advance(self, rows: np.ndarray, prefixes: list[list[int]]) -> None:
+        """Appends each row's checked prefix as stepping it would: the matched counts and the
+        shaping states are those after its tokens."""
+        p = self.problem
+        lengths = np.array([len(prefix) for prefix in prefixes], dtype=np.int64)
+        rows, prefixes = rows[lengths > 0], [prefix for prefix in prefixes if prefix]
+        if not prefixes:
+            return
+        matched = np.zeros(len(rows), dtype=np.int64)
+        for k, (row, prefix) in enumerate(zip(rows, prefixes)):
+            start = self._start[row]
+            self._obs[row, start : start + len(prefix)] = prefix
+            reference = p.reference_ids[self._index[row]] or []
+            while matched[k] < min(len(prefix), len(reference)) and (
+                prefix[matched[k]] == reference[matched[k]]
+            ):
+                matched[k] += 1
+        generated = lengths[lengths > 0]
+        self._generated[rows], self._matched[rows] = generated, matched
+        if self._rule is not None:
+            length = self._reference_length[rows]
+            self._phi[rows] = state_after(self._rule.step, matched, generated, length, p.gamma)
+
+    def _reset_mask(self, mask: object) -> np.ndarray:
         shape = (self.num_envs,)
         if not (
             isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == shape
@@ -162,7 +186,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
 
     def _pinned_indices(self, pinned: object, rows: np.ndarray) -> np.ndarray:
         if pinned is None:
-            return self._draw_prompt_indices(rows)
+            return self._draws.draw(rows)
         if isinstance(pinned, (int, np.integer)) and not isinstance(pinned, (bool, np.bool_)):
             return np.full(len(rows), check_prompt_index(pinned, self.num_prompts))
         indices = np.asarray(pinned)
@@ -183,17 +207,27 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Resets every sub-env, or those of `options["reset_mask"]` (a bool array)."""
         rows = self._rows
+        pinned, prefix = check_reset_options(options, ("reset_mask",))
         if options and "reset_mask" in options:
-            options = dict(options)
-            rows = self._reset_mask(options)
-        pinned = check_reset_options(options)
-        self._seed(seed, rows)
+            if self._broken:
+                raise ResetNeeded(self._broken_message("reset(options={'reset_mask': ...})"))
+            rows = self._reset_mask(options["reset_mask"])
+        prefixes = None if prefix is None else row_prefixes(prefix, self.num_envs, self._check)
+        self._draws.seed(seed, rows)
         self._reset_rows(rows, self._pinned_indices(pinned, rows))
-        self._started = True
+        if prefixes is not None:
+            self._advance(rows, [prefixes[row] for row in rows])
+        self._started, self._broken = True, ""
         infos = self._infos()
         if len(rows) < self.num_envs:
             infos = self._only(infos, self._reset_rows_mask(rows))
         return self._observation(), infos
+
+    def _broken_message(self, call: str) -> str:
+        return (
+            f"{call} called after a step raised ({self._broken}), which left the sub-envs "
+            f"mid-step; call reset() (of every sub-env) first"
+        )
 
     def _reset_rows_mask(self, rows: np.ndarray) -> np.ndarray:
         mask = np.zeros(self.num_envs, dtype=bool)
@@ -225,7 +259,8 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         """Steps every sub-env at once; whole-batch array operations, rows masked by `active`."""
         if not self._started:
             raise ResetNeeded("step() called before reset(); call reset() first")
-        p = self.problem
+        if self._broken:
+            raise ResetNeeded(self._broken_message("step()"))
         resetting = self._needs_reset  # only in NEXT_STEP mode: ended on the previous step
         if self.autoreset_mode is AutoresetMode.DISABLED and resetting.any():
             raise ResetNeeded(
@@ -234,19 +269,29 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
                 f"reset(options={{'reset_mask': mask}}) first"
             )
         active = ~resetting
-        tokens = self._check_actions(actions, active)
-        n = self._generated + 1
+        tokens = self._check_actions(actions, active)  # raises before any state changes
+        try:
+            return self._step(tokens, active, resetting)
+        except BaseException as exc:  # a reward error, an interrupt: rows are left mid-step
+            self._broken = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _step(
+        self, tokens: np.ndarray, active: np.ndarray, resetting: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        p = self.problem
+        position = self._generated  # where the token goes; resetting rows may be at the budget
+        n = position + 1
         # Resetting rows write into their BOS slot; their reset below rewrites the whole row.
-        self._obs[self._rows, np.where(active, self._start + n - 1, 0)] = tokens
+        self._obs[self._rows, np.where(active, self._start + position, 0)] = tokens
         self._generated = n
         eos = tokens == p.tokenizer.eos_id
-        invalid = (p.action_mask[tokens] == 0) & ~eos
-        ended = active & (eos | invalid | (n == p.max_new_tokens))
+        invalid = self._masked[tokens]  # PAD, BOS, SEP
+        ended = active & (self._stops[tokens] | (n == p.max_new_tokens))
         # Leading tokens that agree with the reference: Phi and exact-match scoring use them.
-        table = p.reference_table  # (P, R), R >= max_new_tokens; resetting rows may reach R
-        expected = table[self._index, np.minimum(n - 1, table.shape[1] - 1)]
-        extends = (self._matched == n - 1) & (n <= self._reference_length) & (expected == tokens)
-        self._matched = np.where(extends, n, self._matched)
+        # The table holds -1 past each reference (never a token) and has max_new + 1 columns.
+        expected = p.reference_table[self._index, position]
+        self._matched += (self._matched == position) & (expected == tokens)
         rule = self._rule
         if rule is None:
             rewards = np.zeros(self.num_envs, dtype=np.float64)
@@ -269,7 +314,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             truncated = active & (self._elapsed >= self.max_episode_steps)
         if resetting.any():
             rows = np.flatnonzero(resetting)
-            self._reset_rows(rows, self._draw_prompt_indices(rows))
+            self._reset_rows(rows, self._draws.draw(rows))
         infos = self._infos(end)
         done = terminated | truncated
         if self.autoreset_mode is AutoresetMode.SAME_STEP:
@@ -285,11 +330,28 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         final_obs = np.full(self.num_envs, None, dtype=object)
         for row in rows:
             final_obs[row] = self._obs[row].copy()
-        self._reset_rows(rows, self._draw_prompt_indices(rows))
+        self._reset_rows(rows, self._draws.draw(rows))
         infos = self._infos()
         infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
         infos["final_info"], infos["_final_info"] = self._only(final, done), done.copy()
         return infos
+
+    def _completions(self, rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The texts of the ended rows' completions (EOS and a masked last token excluded)."""
+        p = self.problem
+        columns = self._start[rows, None] + self._offsets  # (k, max_new_tokens)
+        # The generated ids, then the ending EOS or masked token and PAD: specials, which the
+        # character and batch tables decode to "".
+        tokens = self._obs[rows[:, None], columns]
+        completions = np.empty(len(rows), dtype=object)
+        if self._chars is not None:
+            completions[:] = self._chars[tokens].view(f"<U{p.max_new_tokens}").ravel()
+        elif self._batch_decode is not None:
+            completions[:] = self._batch_decode(tokens)
+        else:
+            ids = [g[:k] for g, k in zip(tokens.tolist(), kept.tolist())]
+            completions[:] = list(map(self._decode, ids))
+        return completions
 
     def _finish(
         self, rows: np.ndarray, kept: np.ndarray, stop: np.ndarray, rewards: np.ndarray
@@ -298,19 +360,13 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         rewards, successes and stop reasons."""
         p = self.problem
         index = self._index[rows]
-        columns = self._start[rows, None] + self._offsets  # (k, max_new_tokens)
-        generated = np.where(self._offsets < kept[:, None], self._obs[rows[:, None], columns], -1)
-        if self._chars is not None:
-            chars = self._chars[np.maximum(generated, 0)]
-            chars[generated < 0] = ""
-            completions = chars.view(f"<U{p.max_new_tokens}").ravel().astype(object)
-        else:
-            completions = np.empty(len(rows), dtype=object)
-            completions[:] = [p.tokenizer.decode(g[g >= 0].tolist()) for g in generated]
+        completions = self._completions(rows, kept) if p.text_infos or not p.scores_by_ids else None
         invalid = stop == STOP_INVALID
         if p.scores_by_ids:
             exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
             sequence = exact.astype(np.float64)
+        elif p.exact_reward:  # exact match: compare the texts without a call per episode
+            sequence = (completions == self._info.references[index]).astype(np.float64)
         else:
             references = [p.references[i] for i in index]
             sequence = np.array(
@@ -335,62 +391,20 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             )
             rewards[rows] = shaped + sequence
         success = ~invalid & (sequence >= p.success_threshold)
-        return rows, completions, sequence, success, STOP_NAMES[stop]
+        return rows, completions, sequence, success, stop
 
     # ------------------------------------------------------------------ infos
     def _infos(self, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
-        """Gymnasium's vector info layout (a value array and a `_key` mask per key) with every
-        key for every sub-env, as a `SyncVectorEnv` of `TokenGenEnv` builds it; `end` holds the
-        values of the episodes that ended on this step."""
-        index, all_ = self._index, self._all
-        completion, sequence = self._no_strings.copy(), np.zeros(self.num_envs)
-        success, stop_reason = np.zeros(self.num_envs, dtype=bool), self._no_strings.copy()
-        if end is not None:
-            rows = end[0]
-            completion[rows], sequence[rows], success[rows], stop_reason[rows] = end[1:]
-        return {
-            "prompt": self._prompt_texts[index],
-            "_prompt": all_.copy(),
-            "reference": self._reference_texts[index],
-            "_reference": all_.copy(),
-            "prompt_index": index.copy(),
-            "_prompt_index": all_.copy(),
-            "completion": completion,
-            "_completion": all_.copy(),
-            "sequence_reward": sequence,
-            "_sequence_reward": all_.copy(),
-            "success": success,
-            "_success": all_.copy(),
-            "stop_reason": stop_reason,
-            "_stop_reason": all_.copy(),
-            "gamma": self._gammas.copy(),
-            "_gamma": all_.copy(),
-            "action_mask": self._masks.copy(),
-            "_action_mask": all_.copy(),
-            "action_mask_bool": self._masks_bool.copy(),
-            "_action_mask_bool": all_.copy(),
-        }
+        return self._info.build(self._index, end)
 
-    @staticmethod
-    def _only(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
-        """`infos` for the sub-envs in the bool array `rows`; the others get Gymnasium's blanks
-        (None in object arrays, 0 elsewhere) and False in the `_key` masks."""
-        out: dict[str, Any] = {}
-        for key, value in infos.items():
-            if key.startswith("_"):
-                out[key] = rows.copy()
-            else:
-                blank = value.copy()
-                blank[~rows] = None if value.dtype == object else 0
-                out[key] = blank
-        return out
+    _only = staticmethod(VectorInfos.only)
 
     def _observation(self) -> np.ndarray:
         return self._obs.copy() if self.copy else self._obs
 
     def action_masks(self) -> np.ndarray:
-        """(num_envs, V) bool: tokens each sub-env may generate."""
-        return self._masks_bool.copy()
+        """(num_envs, V) bool: tokens each sub-env may generate (a read-only view, no copy)."""
+        return self._info.masks_bool
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:

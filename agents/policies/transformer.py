@@ -143,7 +143,8 @@ class TransformerPolicy(Policy):
         # Slots past a row's SEP hold pad keys for now; step() overwrites them before any query
         # can see them, since a query at pos only attends to slots <= pos.
         cache = self.new_cache(tokens.shape[0], tokens.device, self.tok.weight.dtype)
-        x = self._run(tokens, cache)  # (B, T, D)
+        tokens = tokens[:, : int(last.max()) + 1]  # no column after the last SEP; one sync
+        x = self._run(tokens, cache)  # (B, T', D)
         rows = torch.arange(tokens.shape[0], device=tokens.device)
         return x[rows, last], cache
 

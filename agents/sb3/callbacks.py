@@ -11,6 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from ..evaluate import EvalResult, reached
+from ..signals import StopRequest
 
 Sink = Callable[[int, dict[str, float]], None]  # MetricsWriter.write(step, metrics)
 Evaluator = Callable[[], EvalResult]
@@ -41,6 +42,8 @@ class MetricsCallback(BaseCallback):
         progress: show a tqdm bar over ``total``.
         total: the run's total env steps (for the bar).
         desc: the bar's label (the agent name).
+        stop: a stop request (``signals.stop_on_signals``): once a signal set it, training
+            stops after the current vector step.
     """
 
     def __init__(
@@ -53,8 +56,10 @@ class MetricsCallback(BaseCallback):
         progress: bool = False,
         total: int = 0,
         desc: str = "sb3",
+        stop: StopRequest | None = None,
     ) -> None:
         super().__init__()
+        self.stop = stop or StopRequest()
         self.sink, self.log_every, self.evaluator = sink, log_every, evaluator
         self.eval_every, self.target = eval_every, target
         self.progress, self.total, self.desc = progress, total, desc
@@ -93,7 +98,8 @@ class MetricsCallback(BaseCallback):
         if line or self.num_timesteps - self._last_log >= self.log_every:
             self._last_log = self.num_timesteps
             self.write(line)
-        return math.isnan(self.episodes_to_target)  # False stops SB3's learn at the target
+        # False stops SB3's learn: at the target, or after a SIGINT/SIGTERM
+        return math.isnan(self.episodes_to_target) and self.stop.signum is None
 
     def evaluate(self) -> dict[str, float]:
         """Run the evaluator now; returns its ``eval/*`` metrics and records a target crossing."""

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import io
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,13 @@ from stable_baselines3.common.vec_env import VecEnv
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
+from ..checkpoint import write_atomic
 from ..config import TrainConfig
 from ..evaluate import EvalResult, evaluate
-from ..run import end_run, new_run_folder
+from ..optim import EagerAdam
+from ..run import claim_folder, end_run, new_run_folder
+from ..signals import stop_on_signals
+from ..trained import stop_reason
 from .act import sb3_act
 from .callbacks import MetricsCallback, Sink
 from .envs import ENV_ID, make_vec_env
@@ -56,6 +62,11 @@ DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
 def policy_kwargs(config: TrainConfig, pad_id: int) -> dict[str, Any]:
     """The ``policy_kwargs`` of the SB3 constructor for ``config.sb3_policy``."""
     kwargs: dict[str, Any] = {"net_arch": list(config.sb3_net_arch)}
+    # SB3's own Adam (its eps included), without the torch._dynamo import; A2C keeps RMSprop.
+    if config.agent in ("ppo", "maskable_ppo"):
+        kwargs |= {"optimizer_class": EagerAdam, "optimizer_kwargs": {"eps": 1e-5}}
+    elif config.agent == "dqn":
+        kwargs["optimizer_class"] = EagerAdam
     if config.sb3_policy == "token":
         kwargs["features_extractor_class"] = TokenExtractor
         kwargs["features_extractor_kwargs"] = {
@@ -93,7 +104,11 @@ def build_model(config: TrainConfig, env: VecEnv | gym.Env) -> BaseAlgorithm:
 
 
 def load_model(path: str | Path, agent: str, **kwargs: Any) -> BaseAlgorithm:
-    """Load a model written by SB3's ``model.save(path)`` (``kwargs`` go to ``.load``)."""
+    """Load a model written by SB3's ``model.save(path)`` (``kwargs`` go to ``.load``).
+
+    Warning: SB3's ``model.zip`` holds pickled Python objects, and loading one runs the code
+    they name (as ``BaseAlgorithm.load`` does): load only files from a source you trust.
+    """
     if agent not in ALGO_CLASSES:
         raise ValueError(f"agent={agent!r} is invalid; expected one of {tuple(ALGO_CLASSES)}")
     return ALGO_CLASSES[agent].load(path, **kwargs)
@@ -137,7 +152,9 @@ def train_sb3(
         ``eval/greedy_reward`` of the final evaluation, plus ``eval/steps_to_target`` and
         ``eval/episodes_to_target`` (NaN when greedy success never reached
         ``config.target_success``, or without one). Ctrl-C ends ``learn`` early, as SB3 does
-        not: the model is returned with ``metrics["interrupted"] == 1.0``.
+        not, and so do SIGTERM (and a first SIGINT) after the current vector step: the model is
+        returned with ``metrics["interrupted"] == 1.0`` and ``metrics["stopped_by"]`` the
+        signal number.
 
     Example:
         >>> model, metrics = train_sb3(TrainConfig(agent="maskable_ppo", task="target"))
@@ -152,6 +169,7 @@ def train_sb3(
         env_kwargs, config.num_envs, config.vec_env, config.start_method, config.seed
     )
     interrupted = False
+    stopped_by = signal.SIGINT
     try:
         model = build_model(config, env)
         callback = MetricsCallback(
@@ -170,10 +188,14 @@ def train_sb3(
             total=config.total_timesteps,
             desc=config.agent,
         )
-        try:
-            model.learn(config.total_timesteps, callback=callback, log_interval=None)  # type: ignore[arg-type]
-        except KeyboardInterrupt:
-            interrupted = True
+        with stop_on_signals() as stop:
+            callback.stop = stop
+            try:
+                model.learn(config.total_timesteps, callback=callback, log_interval=None)  # type: ignore[arg-type]
+            except KeyboardInterrupt as e:  # a second signal, or Ctrl-C without handlers
+                interrupted, stopped_by = True, getattr(e, "signum", signal.SIGINT)
+            if stop.signum is not None and not interrupted:
+                interrupted, stopped_by = True, stop.signum
         final = callback.last
         if not interrupted and (
             "eval/greedy_success" not in final or final["charts/env_steps"] != model.num_timesteps
@@ -187,17 +209,31 @@ def train_sb3(
     metrics["eval/episodes_to_target"] = callback.episodes_to_target
     if interrupted:
         metrics["interrupted"] = 1.0
+        metrics["stopped_by"] = float(stopped_by)
     return model, metrics
 
 
 def run_sb3(config: TrainConfig, out: Path) -> dict[str, float]:
-    """``train(config)`` for SB3 agents: ``out/`` gets config.json, metrics and ``model.zip``."""
+    """``train(config)`` for SB3 agents: ``out/`` gets config.json, metrics and ``model.zip``
+    (written atomically: a kill during the save leaves the previous file whole)."""
+    claim_folder(out, config)
+    last_eval: dict[str, float] = {}  # the last evaluation, for an interrupted run's final line
     with new_run_folder(out, config) as logger:
-        model, metrics = train_sb3(config, logger.write)
+
+        def sink(step: int, line: dict[str, float]) -> None:
+            last_eval.update({k: v for k, v in line.items() if k.startswith("eval/")})
+            logger.write(step, line)
+
+        model, metrics = train_sb3(config, sink)
     if config.checkpoint:
-        model.save(out / "model.zip")
-    final = {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
+        buffer = io.BytesIO()
+        model.save(buffer)
+        write_atomic(out / "model.zip", buffer.getvalue())
+    final = {**last_eval}
+    final |= {k: v for k, v in metrics.items() if k.startswith(("eval/", "charts/episodes"))}
     final["charts/train_seconds"] = metrics.get("charts/train_seconds", 0.0)
     final["charts/env_steps"] = float(model.num_timesteps)
-    end_run(final, out, interrupted=metrics.get("interrupted") == 1.0)
+    stopped_by = metrics.get("stopped_by")
+    _, words = stop_reason(config, final.get("eval/greedy_success"))
+    end_run(final, out, None if stopped_by is None else int(stopped_by), stopped=words)
     return metrics

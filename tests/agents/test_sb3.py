@@ -31,6 +31,7 @@ from tokengym.agents.sb3 import (
 
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 from tests.helpers import CONFIGS, config_id, train_config
+from tokengym._requires import install_hint
 
 TARGET = {"task": "target", "train_size": 200, "test_size": 50}
 TINY = {"task": "target", "train_size": 20, "test_size": 10}
@@ -313,7 +314,5 @@ def test_without_sb3_an_sb3_agent_is_rejected_with_the_install_line() -> None:
         "    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert (
-        out.stdout
-        == 'tokengym.agents.sb3 needs stable_baselines3, sb3_contrib: pip install "tokengym[sb3]"\n'
-    )
+    hint = install_hint("sb3")  # the checkout's folder: this subprocess runs in the same cwd
+    assert out.stdout == f"tokengym.agents.sb3 needs stable_baselines3, sb3_contrib: {hint}\n"

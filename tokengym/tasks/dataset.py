@@ -45,17 +45,16 @@ def _read_lines(path: str) -> list[str]:
         ) from None
 
 
-def load_records(source: RecordSource) -> list[Example]:
-    """Reads records from a JSONL path or a list of dicts; errors name the file and line."""
-    return _load(source)[0]
+# Parsed files by (path, modification time, size): envs and evaluations that share a dataset
+# parse it once per process. A file that changes gets a new key and is parsed again.
+_PARSED: dict[tuple[str, int, int], tuple[tuple[Example, ...], tuple[str, ...]]] = {}
+_PARSED_LIMIT = 8  # files kept; the oldest entry goes first
 
 
-def _load(source: RecordSource, name: str = "dataset") -> tuple[list[Example], list[str]]:
-    """The records of `source`, with where each one comes from ("qa.jsonl:7", "dataset[6]")."""
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise DatasetError(f"dataset file {path!r} does not exist")
+def _parse_file(path: str) -> tuple[list[Example], list[str]]:
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
         examples, origins = [], []
         for number, line in enumerate(_read_lines(path), start=1):
             if not line.strip():
@@ -66,6 +65,29 @@ def _load(source: RecordSource, name: str = "dataset") -> tuple[list[Example], l
                 raise DatasetError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
             examples.append(_record(raw, f"{path}:{number}"))
             origins.append(f"{path}:{number}")
+        if len(_PARSED) >= _PARSED_LIMIT:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = (tuple(examples), tuple(origins))
+    examples, origins = _PARSED[key]
+    if origins and not origins[0].startswith(f"{path}:"):  # the same file by another name
+        origins = tuple(f"{path}:{o.rsplit(':', 1)[1]}" for o in origins)
+    return list(examples), list(origins)
+
+
+def load_records(source: RecordSource) -> list[Example]:
+    """Reads records from a JSONL path or a list of dicts; errors name the file and line."""
+    return _load(source)[0]
+
+
+def _load(source: RecordSource, name: str = "dataset") -> tuple[list[Example], list[str]]:
+    """The records of `source`, with where each one comes from ("qa.jsonl:7", "dataset[6]")."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            raise DatasetError(f"dataset file {path!r} is a directory; pass a JSONL file")
+        if not os.path.isfile(path):
+            raise DatasetError(f"dataset file {path!r} does not exist")
+        examples, origins = _parse_file(path)
         where = path
     elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
         origins = [f"{name}[{i}]" for i in range(len(source))]

@@ -1,0 +1,94 @@
+"""Decoding many completions at once by table lookup, where that gives the tokenizer's own text.
+
+For the decoders whose output is the concatenation of a per-token piece (HF `Fuse`, `BPEDecoder`
+with no token holding its suffix, and GPT-2's `ByteLevel`, whose pieces are bytes), a completion
+is the join of its tokens' pieces: one `join` per completion instead of a call into the
+tokenizer. Any other tokenizer is decoded by its own `decode`. The table is checked against
+`decode` on every single token and on random sequences before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+from .tokenizer import Tokenizer, TokenizerLike
+
+Decoder = Callable[[np.ndarray], list[str]]
+
+
+def _byte_level_table() -> dict[str, int]:
+    """GPT-2's map from the printable characters of byte-level tokens back to bytes."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    chars, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[chr(byte)] = byte
+        else:
+            chars[chr(256 + extra)] = byte
+            extra += 1
+    return chars
+
+
+def _pieces(tokenizer: TokenizerLike) -> tuple[list[str] | list[bytes], bool] | None:
+    """Each id's piece (text, or bytes for ByteLevel) and whether pieces are bytes; None where
+    the tokenizer's decoder does not concatenate per-token pieces."""
+    hf = getattr(tokenizer, "hf", None)
+    if hf is None or type(tokenizer).decode is not Tokenizer.decode:
+        return None
+    config = json.loads(hf.to_str())
+    decoder = config.get("decoder") or {}
+    added = config.get("added_tokens") or []
+    if any(not token.get("special", False) for token in added):
+        return None  # added tokens bypass some decoders: leave them to decode
+    specials = {token["id"] for token in added}
+    specials |= {tokenizer.pad_id, tokenizer.bos_id, tokenizer.sep_id, tokenizer.eos_id}
+    tokens = [hf.id_to_token(i) for i in range(tokenizer.vocab_size)]
+    kind = decoder.get("type")
+    if kind == "Fuse":
+        return ["" if i in specials else t for i, t in enumerate(tokens)], False
+    if kind == "BPEDecoder":
+        suffix = decoder.get("suffix", "</w>")
+        if any(suffix in t for i, t in enumerate(tokens) if i not in specials):
+            return None
+        return ["" if i in specials else t for i, t in enumerate(tokens)], False
+    if kind == "ByteLevel":
+        to_byte = _byte_level_table()
+        if any(c not in to_byte for i, t in enumerate(tokens) if i not in specials for c in t):
+            return None
+        pieces = [
+            b"" if i in specials else bytes(to_byte[c] for c in t) for i, t in enumerate(tokens)
+        ]
+        return pieces, True
+    return None
+
+
+def batch_decoder(tokenizer: TokenizerLike, seed: int = 0) -> Decoder | None:
+    """A function from an (n, T) array of ids (special ids decode to nothing) to the n texts,
+    or None where no table reproduces `tokenizer.decode`."""
+    found = _pieces(tokenizer)
+    if found is None:
+        return None
+    pieces, as_bytes = found
+    table = np.empty(len(pieces), dtype=object)
+    table[:] = pieces
+    if as_bytes:
+
+        def decode(ids: np.ndarray) -> list[str]:
+            joined = map(b"".join, table[ids].tolist())
+            return [b.decode("utf-8", "replace") for b in joined]
+
+    else:
+
+        def decode(ids: np.ndarray) -> list[str]:
+            return list(map("".join, table[ids].tolist()))
+
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, tokenizer.vocab_size, size=(256, 6))
+    singles = np.arange(tokenizer.vocab_size)[:, None]
+    for ids in (singles, samples):
+        if decode(ids) != [tokenizer.decode(row) for row in ids.tolist()]:
+            return None
+    return decode

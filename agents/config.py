@@ -29,7 +29,14 @@ from tokengym.problem import SPLITS
 from tokengym.rewards import REWARD_MODES
 from tokengym.validation import check_choice, check_int, check_number
 
-from .choices import BASELINES, CREDITS, DPO_LOSSES
+from .choices import (
+    BASELINES,
+    CREDITS,
+    DPO_LOSSES,
+    KL_ESTIMATORS,
+    LOSS_AGG_MODES,
+    SCALE_REWARDS,
+)
 from .guards import adopt_resumed, check_memory, check_run_fields
 
 CUSTOM_AGENTS = ("reinforce", "supervised", "dpo")
@@ -64,6 +71,11 @@ _POLICY = ("policy", "width", "layers", "heads", "init", "max_grad_norm")
 _POLICY += ("checkpoint_every", "checkpoint_minutes", "resume")  # custom agents' checkpoints
 _REINFORCE = ("credit", "baseline", "normalize_advantages", "entropy_coef")
 _REINFORCE += ("value_coef", "kl_coef")
+# The estimator options (issue 16): advantages, PPO epochs, KL, aggregation, distillation.
+ESTIMATOR_FIELDS = ("scale_rewards", "gae_lambda", "loss_agg_mode", "ppo_epochs")
+ESTIMATOR_FIELDS += ("num_minibatches", "clip_range", "vine_rollouts", "kl_estimator")
+ESTIMATOR_FIELDS += ("kl_in_reward", "teacher")
+_REINFORCE += ESTIMATOR_FIELDS
 _SB3_ONLY = ("sb3_policy", "sb3_pooling", "sb3_embed_dim", "sb3_hidden_dim", "sb3_net_arch")
 _SB3_ONLY += ("num_envs", "vec_env", "start_method", "sb3_kwargs", "log_every")
 READ_BY: dict[str, tuple[str, ...]] = {
@@ -158,8 +170,8 @@ class TrainConfig:
         metadata=_doc(
             "final: R on the last token; every_token: R on every token (the default: best in "
             "the full benchmark's Q2); trajectory: G_0 on every token; env: the env's rewards "
-            "(all reward-to-go but trajectory)",
-            choices=CREDITS,
+            "(all reward-to-go but trajectory); distill: -(log pi - log pi_teacher) per token",
+            choices=(*CREDITS, "distill"),
         ),
     )
     baseline: str = field(default="mean", metadata=_doc("variance reduction", choices=BASELINES))
@@ -170,7 +182,48 @@ class TrainConfig:
     normalize_advantages: bool = field(default=False, metadata=_doc("standardise advantages"))
     entropy_coef: float = field(default=0.0, metadata=_doc("entropy bonus weight"))
     value_coef: float = field(default=0.5, metadata=_doc("value loss weight (baseline=value)"))
-    kl_coef: float = field(default=0.0, metadata=_doc("KL penalty to the initial policy"))
+    kl_coef: float = field(
+        default=0.0, metadata=_doc("KL penalty to the initial policy (the --init checkpoint's)")
+    )
+    # --- estimators (README "Estimators": GRPO, Dr. GRPO, RLOO, REINFORCE++, PPO, VinePPO)
+    scale_rewards: str = field(
+        default="none",
+        metadata=_doc(
+            "divide advantages by the std of the returns over the group (GRPO) or the batch",
+            choices=SCALE_REWARDS,
+        ),
+    )
+    gae_lambda: float | None = field(
+        default=None,
+        metadata=_doc("GAE(gamma, lambda) on the critic (baseline value or vine); None: G - b"),
+    )
+    loss_agg_mode: str = field(
+        default="seq-mean-token-sum",
+        metadata=_doc(
+            "per-token terms to one loss (verl's names; seq-mean-token-sum-norm divides by "
+            "max_new_tokens: Dr. GRPO)",
+            choices=LOSS_AGG_MODES,
+        ),
+    )
+    ppo_epochs: int = field(default=1, metadata=_doc("PPO: epochs over each rollout"))
+    num_minibatches: int = field(default=1, metadata=_doc("PPO: minibatches per epoch"))
+    clip_range: float = field(
+        default=0.2,
+        metadata=_doc("PPO: ratio clip epsilon (read when ppo_epochs or num_minibatches > 1)"),
+    )
+    vine_rollouts: int = field(
+        default=4, metadata=_doc("VinePPO: rollouts from each visited prefix (baseline=vine)")
+    )
+    kl_estimator: str = field(
+        default="full",
+        metadata=_doc("KL estimator: full (exact over V), k1, k2, k3", choices=KL_ESTIMATORS),
+    )
+    kl_in_reward: bool = field(
+        default=False, metadata=_doc("put -kl_coef * KL in each token's reward, not the loss")
+    )
+    teacher: str | None = field(
+        default=None, metadata=_doc("credit=distill: the teacher's checkpoint.pt")
+    )
     # --- DPO
     beta: float = field(default=0.2, metadata=_doc("DPO: inverse temperature of log(pi/pi_ref)"))
     dpo_loss: str = field(default="sigmoid", metadata=_doc("DPO loss", choices=DPO_LOSSES))
@@ -306,12 +359,13 @@ class TrainConfig:
         check_run_fields(self)
         if self.max_grad_norm is not None:
             check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
-        check_choice("credit", self.credit, CREDITS)
+        check_choice("credit", self.credit, (*CREDITS, "distill"))
         check_choice("baseline", self.baseline, BASELINES)
         for name in ("entropy_coef", "value_coef", "kl_coef"):
             check_number(name, getattr(self, name), low=0.0)
         if self.agent == "reinforce":
             self._check_groups()
+            self._check_estimator()
         if self.agent == "dpo":
             check_int("group_size", self.group_size, 2)
         check_number("beta", self.beta, low=0.0, low_open=True)
@@ -360,6 +414,89 @@ class TrainConfig:
                 f"group_size={self.group_size} is invalid with baseline='rloo'; expected >= 2 "
                 f"samples per prompt to leave one out (e.g. group_size=8)"
             )
+
+    def _check_estimator(self) -> None:
+        """The estimator options: each honoured, or an error naming what is allowed."""
+        check_choice("scale_rewards", self.scale_rewards, SCALE_REWARDS)
+        check_choice("loss_agg_mode", self.loss_agg_mode, LOSS_AGG_MODES)
+        check_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
+        check_int("ppo_epochs", self.ppo_epochs, 1)
+        check_int("num_minibatches", self.num_minibatches, 1)
+        check_int("vine_rollouts", self.vine_rollouts, 1)
+        check_number("clip_range", self.clip_range, low=0.0, low_open=True)
+        if self.baseline == "vine":
+            raise ConfigError(
+                "baseline='vine' (VinePPO) is not trainable yet: its values are measured exactly "
+                "by agents/exact.py only; use baseline='value' with gae_lambda for a learned critic"
+            )
+        critic = self.baseline in ("value", "vine")
+        if self.gae_lambda is not None:
+            check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+            if not critic:
+                raise ConfigError(
+                    f"gae_lambda={self.gae_lambda!r} is invalid with baseline={self.baseline!r}; "
+                    f"GAE needs a critic: baseline='value' (PPO) or 'vine' (VinePPO)"
+                )
+            if self.credit in ("trajectory", "distill"):
+                raise ConfigError(
+                    f"gae_lambda={self.gae_lambda!r} is invalid with credit={self.credit!r}; "
+                    f"GAE needs per-step rewards: credit final, every_token or env"
+                )
+        if self.scale_rewards == "group" and self.group_size < 2:
+            raise ConfigError(
+                f"scale_rewards='group' is invalid with group_size={self.group_size}; a group "
+                f"std needs >= 2 samples per prompt (e.g. group_size=8)"
+            )
+        if self.scale_rewards == "batch" and self.batch_size < 2:
+            raise ConfigError(
+                f"scale_rewards='batch' is invalid with batch_size={self.batch_size}; expected >= 2"
+            )
+        if self.batch_size % self.num_minibatches:
+            raise ConfigError(
+                f"num_minibatches={self.num_minibatches} is invalid with batch_size="
+                f"{self.batch_size}; expected a divisor of batch_size"
+            )
+        if self.ppo_epochs == 1 and self.num_minibatches == 1 and self.clip_range != 0.2:
+            raise ConfigError(
+                f"clip_range={self.clip_range!r} is not read with ppo_epochs=1 and "
+                f"num_minibatches=1 (the ratio is 1 in a single pass); raise ppo_epochs or "
+                f"num_minibatches, or leave it unset"
+            )
+        if self.baseline != "vine" and self.vine_rollouts != 4:
+            raise ConfigError(
+                f"vine_rollouts={self.vine_rollouts!r} is read by baseline='vine' only; leave it "
+                f"unset"
+            )
+        if self.kl_coef == 0 and (self.kl_estimator != "full" or self.kl_in_reward):
+            raise ConfigError(
+                f"kl_estimator={self.kl_estimator!r}, kl_in_reward={self.kl_in_reward!r} are read "
+                f"with kl_coef > 0 only; set kl_coef (e.g. 0.05) or leave them unset"
+            )
+        if self.kl_in_reward and self.credit in ("trajectory", "distill"):
+            raise ConfigError(
+                f"kl_in_reward=True is invalid with credit={self.credit!r}; a per-token reward "
+                f"needs credit final, every_token or env"
+            )
+        if self.credit == "distill":
+            if self.teacher is None:
+                raise ConfigError("credit='distill' needs teacher=<checkpoint.pt>")
+            if self.baseline != "none" or self.scale_rewards != "none" or self.gamma != 1.0:
+                raise ConfigError(
+                    f"credit='distill' is invalid with baseline={self.baseline!r}, "
+                    f"scale_rewards={self.scale_rewards!r}, gamma={self.gamma!r}; its advantage "
+                    f"is the per-token -(log pi - log pi_teacher): expected baseline='none', "
+                    f"scale_rewards='none', gamma=1.0"
+                )
+        if self.teacher is not None:
+            if self.credit != "distill":
+                raise ConfigError(
+                    f"teacher={self.teacher!r} is read by credit='distill' only; set credit or "
+                    f"leave teacher unset"
+                )
+            if not Path(self.teacher).is_file():
+                raise ConfigError(
+                    f"teacher={self.teacher!r} is invalid; no such file (expected a checkpoint.pt)"
+                )
 
     def _check_env(self) -> None:
         for key, owner in RUN_ENV_KEYS.items():

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .choices import DPO_LOSSES
+from .advantages import estimate_advantages, token_weights
+from .choices import DPO_LOSSES, KL_ESTIMATORS
 from .policies import Policy, masked_logits
-from .returns import batch_baseline, normalize, returns
+from .returns import discounted_returns, returns, step_rewards
 
 
 @dataclass
@@ -144,6 +145,49 @@ def dpo_loss(
     return value, stats
 
 
+def kl_per_token(
+    logp_all: torch.Tensor, ref_logp_all: torch.Tensor, actions: torch.Tensor, estimator: str
+) -> torch.Tensor:
+    """KL(pi || ref) at each decision, exact or estimated from the sampled token.
+
+    With ``log r = log ref(a_t|s_t) - log pi(a_t|s_t)`` (Schulman's notation): ``"k1"`` is
+    ``-log r`` (unbiased, high variance, can be negative), ``"k2"`` ``(log r)^2 / 2``, ``"k3"``
+    ``r - 1 - log r`` (unbiased, >= 0), ``"full"`` ``sum_v pi(v) (log pi(v) - log ref(v))``.
+
+    Args:
+        logp_all: (B, T, V) log pi; ref_logp_all: (B, T, V) log ref (no gradient).
+        actions: (B, T) sampled tokens.
+        estimator: one of ``KL_ESTIMATORS``.
+
+    Returns:
+        (B, T) per-token KL values (with gradient through ``logp_all``).
+
+    Example:
+        >>> lp = torch.log(torch.tensor([[[0.5, 0.5]]]))
+        >>> ref = torch.log(torch.tensor([[[0.25, 0.75]]]))
+        >>> round(kl_per_token(lp, ref, torch.tensor([[0]]), "k1").item(), 6)  # log 0.5/0.25
+        0.693147
+    """
+    if estimator == "full":
+        return F.kl_div(ref_logp_all, logp_all, log_target=True, reduction="none").sum(-1)
+    logp = logp_all.gather(-1, actions[..., None])[..., 0]
+    ref = ref_logp_all.gather(-1, actions[..., None])[..., 0]
+    log_r = ref - logp
+    if estimator == "k1":
+        return -log_r
+    if estimator == "k2":
+        return 0.5 * log_r**2
+    if estimator == "k3":
+        return log_r.exp() - 1 - log_r
+    raise ValueError(f"kl_estimator={estimator!r} is invalid; expected one of {KL_ESTIMATORS}")
+
+
+def select(d: Decisions, rows: torch.Tensor) -> Decisions:
+    """The decisions of some rows (a PPO minibatch)."""
+    masks = d.masks[rows] if d.masks.dim() == 3 else d.masks
+    return Decisions(d.tokens[rows], d.start[rows], d.actions[rows], masks, d.valid[rows])
+
+
 def reinforce_loss(
     policy: Policy,
     d: Decisions,
@@ -159,28 +203,56 @@ def reinforce_loss(
     value_coef: float = 0.5,
     kl_coef: float = 0.0,
     ref_policy: Policy | None = None,
+    scale_rewards: str = "none",
+    gae_lambda: float | None = None,
+    loss_agg_mode: str = "seq-mean-token-sum",
+    horizon: int | None = None,
+    kl_estimator: str = "full",
+    kl_in_reward: bool = False,
+    teacher_policy: Policy | None = None,
+    values: torch.Tensor | None = None,
+    advantages: torch.Tensor | None = None,
+    value_targets: torch.Tensor | None = None,
+    old_logp: torch.Tensor | None = None,
+    clip_range: float = 0.2,
+    out: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """REINFORCE surrogate whose gradient is ``mean_b sum_t grad log pi(a_t|s_t) (G_t - b_t)``.
+    """Policy-gradient loss whose gradient is ``sum_{b,t} c_{b,t} A_{b,t} grad log pi(a_t|s_t)``.
+
+    With the defaults, c = 1/B on valid steps and A = G - b: REINFORCE's
+    ``mean_b sum_t grad log pi(a_t|s_t) (G_t - b_t)``. The advantages A come from
+    ``advantages.estimate_advantages`` (GRPO, Dr. GRPO, RLOO, REINFORCE++, GAE); the weights c
+    from ``advantages.token_weights`` (``loss_agg_mode``). With ``old_logp`` the term is PPO's
+    clipped ``min(rho A, clip(rho, 1 - eps, 1 + eps) A)``, ``rho = pi / pi_old``.
 
     Args:
         policy: the network being trained.
         d: the sampled decisions.
         rewards: (B, T) env per-step rewards, 0 past each episode's end.
-        sequence_reward: (B,) the episodes' sequence rewards R, read by ``credit="final"``
-            and ``"every_token"``.
+        sequence_reward: (B,) the episodes' sequence rewards R (credit final, every_token).
         gamma: discount of the returns.
-        credit: one of ``returns.CREDITS``: ``"final"`` (R on the last token, reward-to-go),
-            ``"every_token"`` (R on every token, reward-to-go), ``"trajectory"`` (every step
-            gets the episode's ``G_0`` of the env rewards) or ``"env"`` (the env rewards'
-            reward-to-go).
-        baseline: ``"none"``, ``"mean"``, ``"rloo"`` or ``"value"`` (the policy's value head,
-            trained by squared error to G_t with weight ``value_coef``).
-        group_size: samples per prompt (consecutive rows) for ``"rloo"``.
-        normalize_advantages: standardise advantages over the batch's valid steps.
-        entropy_coef: weight of the entropy bonus (summed over steps, averaged over sequences).
+        credit: one of ``returns.CREDITS`` or ``"distill"`` (A = -(log pi - log pi_teacher)
+            per token, read from ``teacher_policy``).
+        baseline: one of ``returns.BASELINES``; ``"value"`` trains the value head by squared
+            error to G_t with weight ``value_coef``; ``"vine"`` reads ``values``.
+        group_size: samples per prompt (consecutive rows) for rloo, group, scale_rewards.
+        normalize_advantages: whiten advantages over the batch's valid steps (REINFORCE++).
+        entropy_coef: weight of the entropy bonus (aggregated like the policy term).
         value_coef: weight of the value loss when ``baseline="value"``.
-        kl_coef: weight of ``KL(pi || ref)`` summed over the visited states (exact over V).
+        kl_coef: weight of ``KL(pi || ref)`` (per token, aggregated like the policy term).
         ref_policy: the frozen reference for the KL term.
+        scale_rewards, gae_lambda: see ``advantages.estimate_advantages``.
+        loss_agg_mode, horizon: see ``advantages.token_weights`` (horizon: the env's
+            ``max_new_tokens``; default the batch's T).
+        kl_estimator: one of ``KL_ESTIMATORS``.
+        kl_in_reward: subtract ``kl_coef * KL`` from each token's reward instead of adding it to
+            the loss (the KL then carries no gradient of its own).
+        teacher_policy: the frozen teacher of ``credit="distill"``.
+        values: (B, T) V(s_t) for ``baseline="vine"``.
+        advantages, value_targets, old_logp: (B, T) precomputed at rollout time (PPO epochs).
+        clip_range: PPO's epsilon, read with ``old_logp``.
+        out: when given, receives the (B, T) tensors ``advantages``, ``returns``, ``logp`` and
+            ``entropy`` (detached).
 
     Returns:
         The scalar loss and a dict of detached statistics (namespaced metric names).
@@ -190,36 +262,90 @@ def reinforce_loss(
     logp = logp_all.gather(-1, d.actions[..., None])[..., 0]  # (B, T)
     valid = d.valid.to(logp.dtype)
     n = d.tokens.shape[0]
-    g = returns(rewards.to(logp.dtype), gamma, credit, sequence_reward, d.valid)  # (B, T)
-
+    weights = token_weights(d.valid, loss_agg_mode, horizon or d.valid.shape[1], logp.dtype)
     stats: dict[str, torch.Tensor] = {}
-    value_loss = torch.zeros((), dtype=logp.dtype, device=logp.device)
-    if baseline == "value":
-        v = policy.values(feats)  # (B, T)
-        b = v.detach()
-        value_loss = (((v - g) ** 2) * valid).sum() / valid.sum().clamp(min=1)
-        stats["losses/value_loss"] = value_loss.detach()
-    else:
-        b = batch_baseline(g, baseline, group_size)
-    adv = (g - b) * valid
-    if normalize_advantages:
-        adv = normalize(adv, d.valid)
-    policy_loss = -(logp * adv.detach()).sum() / n
-    probs = logp_all.exp()
-    entropy = -(probs * logp_all).sum(-1)  # (B, T)
-    entropy_term = (entropy * valid).sum() / n
-    loss = policy_loss - entropy_coef * entropy_term + value_coef * value_loss
+
+    kl_tok = None
     if kl_coef > 0:
         if ref_policy is None:
             raise ValueError("kl_coef > 0 needs a ref_policy")
         with torch.no_grad():
             ref_logits, _ = decision_logits(ref_policy, d)
-        kl = F.kl_div(ref_logits.log_softmax(-1), logp_all, log_target=True, reduction="none")
-        kl_term = (kl.sum(-1) * valid).sum() / n  # KL(pi || ref) per state, summed over steps
-        loss = loss + kl_coef * kl_term
+        ref_logp_all = ref_logits.log_softmax(-1)
+        kl_tok = kl_per_token(logp_all, ref_logp_all, d.actions, kl_estimator) * valid  # (B, T)
+        full = kl_per_token(logp_all.detach(), ref_logp_all, d.actions, "full") * valid
+        stats["kl/sequence"] = full.sum() / n  # exact KL(pi || ref) per sequence
+        stats["kl/token"] = full.sum() / valid.sum().clamp(min=1)
+
+    v = policy.values(feats) if baseline == "value" else None  # (B, T)
+    if advantages is None:
+        rewards = rewards.to(logp.dtype)
+        if credit == "distill":
+            if teacher_policy is None:
+                raise ValueError("credit='distill' needs a teacher_policy")
+            with torch.no_grad():
+                teacher_logits, _ = decision_logits(teacher_policy, d)
+            teacher = teacher_logits.log_softmax(-1).gather(-1, d.actions[..., None])[..., 0]
+            g = -(logp.detach() - teacher) * valid  # (B, T) per-token reverse-KL reward
+            advantages = g
+        else:
+            step_r = None
+            if kl_in_reward and kl_tok is not None:
+                step_r = step_rewards(rewards, credit, sequence_reward, d.valid)
+                step_r = (step_r - kl_coef * kl_tok.detach()) * valid
+                g = discounted_returns(step_r, gamma)
+            else:
+                g = returns(rewards, gamma, credit, sequence_reward, d.valid)  # (B, T)
+                if gae_lambda is not None:
+                    step_r = step_rewards(rewards, credit, sequence_reward, d.valid)
+            advantages = estimate_advantages(
+                g,
+                d.valid,
+                baseline=baseline,
+                group_size=group_size,
+                values=v if v is not None else values,
+                step_rewards=step_r,
+                gamma=gamma,
+                gae_lambda=gae_lambda,
+                scale_rewards=scale_rewards,
+                normalize_advantages=normalize_advantages,
+            )
+        value_targets = g
+    advantages = advantages.detach()
+
+    if old_logp is None:
+        surrogate = logp * advantages
+    else:
+        ratio = (logp - old_logp).exp()
+        clipped = ratio.clamp(1 - clip_range, 1 + clip_range)
+        surrogate = torch.minimum(ratio * advantages, clipped * advantages)
+        stats["losses/clipfrac"] = (((ratio - 1).abs() > clip_range) * valid).sum().detach() / (
+            valid.sum().clamp(min=1)
+        )
+    policy_loss = -(weights * surrogate).sum()
+    value_loss = torch.zeros((), dtype=logp.dtype, device=logp.device)
+    if v is not None:
+        value_loss = (((v - value_targets) ** 2) * valid).sum() / valid.sum().clamp(min=1)
+        stats["losses/value_loss"] = value_loss.detach()
+    probs = logp_all.exp()
+    entropy = -(probs * logp_all).sum(-1)  # (B, T)
+    entropy_term = (entropy * weights).sum()
+    loss = policy_loss - entropy_coef * entropy_term + value_coef * value_loss
+    if kl_tok is not None:
+        kl_term = (kl_tok * weights).sum()
+        if not kl_in_reward:
+            loss = loss + kl_coef * kl_term
         stats["losses/kl"] = kl_term.detach()
     stats["losses/policy_loss"] = policy_loss.detach()
     stats["losses/entropy"] = (entropy * valid).sum().detach() / valid.sum().clamp(min=1)
     stats["losses/total"] = loss.detach()
-    stats["charts/return"] = (g[:, 0]).mean().detach()
+    if value_targets is not None:
+        stats["charts/return"] = value_targets[:, 0].mean().detach()
+    if out is not None:
+        out.update(
+            advantages=advantages,
+            returns=value_targets.detach() if value_targets is not None else advantages,
+            logp=logp.detach(),
+            entropy=entropy.detach(),
+        )
     return loss, stats

@@ -15,8 +15,9 @@ import torch
 import tokengym  # noqa: F401  (registers TokenGen-v0)
 
 from .base import Agent, frozen_copy, grouped_prompts
+from .checkpoint import load_checkpoint
 from .config import TrainConfig
-from .losses import Decisions, reinforce_loss
+from .losses import Decisions, reinforce_loss, select
 from .policies import Policy
 from .rollout import Rollout, collect_rollout, rollout_metrics
 
@@ -64,6 +65,10 @@ class ReinforceAgent(Agent):
         self.ref_policy = None
         if config.kl_coef > 0:
             self.ref_policy = frozen_copy(ref_policy or policy, self.device)
+        self.teacher_policy = None
+        if config.teacher is not None:  # credit="distill"; raises on a different vocabulary
+            teacher = load_checkpoint(config.teacher, self.vec).policy
+            self.teacher_policy = frozen_copy(teacher, self.device)
 
     def sample_prompts(self) -> np.ndarray:
         """(batch_size,) prompt indices: batch_size / group_size prompts, each repeated."""
@@ -80,13 +85,10 @@ class ReinforceAgent(Agent):
         )
 
     def update(self, batch: Rollout) -> dict[str, torch.Tensor]:
-        """One gradient step on a rollout; returns detached statistics."""
+        """One rollout's update: one gradient step, or PPO's epochs over minibatches."""
         c = self.config
         d = rollout_decisions(batch)
-        loss, stats = reinforce_loss(
-            self.policy,
-            d,
-            batch.rewards[:, : d.actions.shape[1]],
+        kwargs = dict(
             sequence_reward=batch.sequence_reward,
             gamma=c.gamma,
             credit=c.credit,
@@ -97,8 +99,38 @@ class ReinforceAgent(Agent):
             value_coef=c.value_coef,
             kl_coef=c.kl_coef,
             ref_policy=self.ref_policy,
+            scale_rewards=c.scale_rewards,
+            gae_lambda=c.gae_lambda,
+            loss_agg_mode=c.loss_agg_mode,
+            horizon=int(self.base.max_new_tokens),
+            kl_estimator=c.kl_estimator,
+            kl_in_reward=c.kl_in_reward,
+            teacher_policy=self.teacher_policy,
         )
-        self.optimizer_step(loss, stats)
+        rewards = batch.rewards[:, : d.actions.shape[1]]
+        if c.ppo_epochs == 1 and c.num_minibatches == 1:  # ratio 1: the plain gradient
+            loss, stats = reinforce_loss(self.policy, d, rewards, **kwargs)
+            self.optimizer_step(loss, stats)
+            return stats
+        cache: dict[str, torch.Tensor] = {}
+        with torch.no_grad():  # advantages and log pi_old fixed at rollout time
+            reinforce_loss(self.policy, d, rewards, out=cache, **kwargs)
+        size = d.tokens.shape[0] // c.num_minibatches
+        for _ in range(c.ppo_epochs):
+            order = torch.randperm(d.tokens.shape[0], generator=self.generator, device=self.device)
+            for lo in range(0, d.tokens.shape[0], size):
+                rows = order[lo : lo + size]
+                loss, stats = reinforce_loss(
+                    self.policy,
+                    select(d, rows),
+                    rewards[rows],
+                    **{**kwargs, "sequence_reward": batch.sequence_reward[rows]},
+                    advantages=cache["advantages"][rows],
+                    value_targets=cache["returns"][rows],
+                    old_logp=cache["logp"][rows],
+                    clip_range=c.clip_range,
+                )
+                self.optimizer_step(loss, stats)
         return stats
 
     def train_iteration(self) -> dict[str, float]:

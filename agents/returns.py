@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from .choices import BASELINES, CREDITS
-
-__all__ = ["BASELINES", "CREDITS"]  # and the functions below
+from .choices import CREDITS
 
 
 def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -43,10 +41,10 @@ def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
         tensor([[1.5000, 1.0000, 2.0000]])
     """
     out = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in range(rewards.shape[1] - 1, -1, -1):  # T is the generation length: short
-        running = rewards[:, t] + gamma * running
-        out[:, t] = running
+    running = torch.zeros_like(rewards[..., 0])
+    for t in range(rewards.shape[-1] - 1, -1, -1):  # T is the generation length: short
+        running = rewards[..., t] + gamma * running
+        out[..., t] = running
     return out
 
 
@@ -64,8 +62,8 @@ def trajectory_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
         >>> trajectory_returns(torch.tensor([[1.0, 0.0, 2.0]]), 0.5)
         tensor([[1.5000, 1.5000, 1.5000]])
     """
-    discount = gamma ** torch.arange(rewards.shape[1], device=rewards.device, dtype=rewards.dtype)
-    total = (rewards * discount).sum(1, keepdim=True)  # (B, 1)
+    discount = gamma ** torch.arange(rewards.shape[-1], device=rewards.device, dtype=rewards.dtype)
+    total = (rewards * discount).sum(-1, keepdim=True)  # (B, 1)
     return total.expand_as(rewards).clone()
 
 
@@ -89,9 +87,9 @@ def sequence_rewards(
     """
     steps = valid.to(sequence_reward.dtype)  # (B, T)
     if credit == "final":
-        following = torch.cat([valid[:, 1:], torch.zeros_like(valid[:, :1])], 1)  # (B, T)
+        following = torch.cat([valid[..., 1:], torch.zeros_like(valid[..., :1])], -1)  # (B, T)
         steps = (valid & ~following).to(sequence_reward.dtype)  # 1 on the last valid step
-    return sequence_reward[:, None] * steps
+    return sequence_reward[..., None] * steps
 
 
 def returns(
@@ -130,41 +128,81 @@ def returns(
     raise ValueError(f"credit={credit!r} is invalid; expected one of {CREDITS}")
 
 
+def step_rewards(
+    rewards: torch.Tensor,
+    credit: str,
+    sequence_reward: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The per-step rewards r_t whose reward-to-go is the credit's G_t (read by GAE).
+
+    ``"trajectory"`` has none (its G_t is not a reward-to-go), so it is an error.
+
+    Example:
+        >>> step_rewards(torch.zeros(1, 2), "final", torch.tensor([1.0]), torch.ones(1, 2) > 0)
+        tensor([[0., 1.]])
+    """
+    if credit == "env":
+        return rewards
+    if credit in ("final", "every_token"):
+        if sequence_reward is None or valid is None:
+            raise ValueError(f"credit={credit!r} needs the sequence rewards R and the valid mask")
+        return sequence_rewards(sequence_reward.to(rewards.dtype), valid, credit)
+    raise ValueError(
+        f"credit={credit!r} has no per-step rewards; expected final, every_token or env"
+    )
+
+
 def batch_baseline(g: torch.Tensor, kind: str, group_size: int = 1) -> torch.Tensor:
     """A baseline per (episode, step) computed from the batch's returns.
 
     Args:
-        g: (B, T) returns on every column (see module docstring).
+        g: (..., B, T) returns on every column (see module docstring); leading dims are
+            independent batches.
         kind: ``"none"`` (zeros), ``"mean"`` (mean over the batch at each step; it includes the
             episode itself, which shrinks the gradient's expectation by a factor 1 - 1/B),
-            or ``"rloo"`` (mean over the other ``group_size - 1`` samples of the same prompt:
-            unbiased). Rows ``[i * k, (i + 1) * k)`` must share a prompt for ``"rloo"``.
+            ``"rloo"`` (mean over the other ``group_size - 1`` samples of the same prompt:
+            unbiased) or ``"group"`` (mean over the group, itself included: GRPO's baseline,
+            which shrinks the expectation by 1 - 1/k). Rows ``[i * k, (i + 1) * k)`` must share
+            a prompt for ``"rloo"`` and ``"group"``.
         group_size: k, the samples per prompt; ``"rloo"`` needs k >= 2 and B divisible by k.
 
     Returns:
-        (B, T) baseline, without gradient.
+        (..., B, T) baseline, without gradient.
+
+    Example:
+        >>> batch_baseline(torch.tensor([[1.0], [3.0]]), "rloo", 2)
+        tensor([[3.],
+                [1.]])
     """
     g = g.detach()
     if kind == "none":
         return torch.zeros_like(g)
     if kind == "mean":
-        return g.mean(0, keepdim=True).expand_as(g)
-    if kind == "rloo":
-        b, t = g.shape
-        if group_size < 2 or b % group_size:
+        return g.mean(-2, keepdim=True).expand_as(g)
+    if kind in ("rloo", "group"):
+        b = g.shape[-2]
+        if group_size < (2 if kind == "rloo" else 1) or b % group_size:
             raise ValueError(
-                f"rloo needs group_size >= 2 dividing the batch; got group_size={group_size}, "
+                f"{kind} needs group_size >= 2 dividing the batch; got group_size={group_size}, "
                 f"batch={b}"
             )
-        grouped = g.view(b // group_size, group_size, t)
-        others = (grouped.sum(1, keepdim=True) - grouped) / (group_size - 1)
-        return others.reshape(b, t)
-    raise ValueError(f"baseline={kind!r} is not a batch baseline; expected none, mean or rloo")
+        grouped = g.unflatten(-2, (b // group_size, group_size))  # (..., G, k, T)
+        total = grouped.sum(-2, keepdim=True)
+        if kind == "group":
+            return (total / group_size).expand_as(grouped).flatten(-3, -2)
+        return ((total - grouped) / (group_size - 1)).flatten(-3, -2)
+    raise ValueError(
+        f"baseline={kind!r} is not a batch baseline; expected none, mean, rloo or group"
+    )
 
 
 def normalize(adv: torch.Tensor, valid: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Standardise advantages over the valid entries; invalid entries become 0."""
-    n = valid.sum().clamp(min=1)
-    mean = (adv * valid).sum() / n
-    var = (((adv - mean) * valid) ** 2).sum() / n
+    """Standardise advantages over the valid entries of each (B, T) batch; invalid become 0.
+
+    This is REINFORCE++'s whitening over the global batch. Leading dims are independent batches.
+    """
+    n = valid.sum((-2, -1), keepdim=True).clamp(min=1)
+    mean = (adv * valid).sum((-2, -1), keepdim=True) / n
+    var = (((adv - mean) * valid) ** 2).sum((-2, -1), keepdim=True) / n
     return (adv - mean) / (var.sqrt() + eps) * valid

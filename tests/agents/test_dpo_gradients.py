@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from tokengym.agents.dpo import preference_pairs
+from tokengym.agents.exact import completion_logprobs
 from tokengym.agents.losses import Decisions, dpo_loss, sequence_logp
 from tokengym.agents.policies import masked_logits
 from tokengym.agents.reinforce import rollout_decisions
@@ -42,12 +43,7 @@ def completions(env) -> list[list[int]]:
 
 def unpadded_logp(policy, env, prompt: int, actions: list[int]) -> torch.Tensor:
     """log p(actions | prompt), the sequence run on its own (no padding, no batch)."""
-    tok = env.tokenizer
-    seq = [tok.bos_id, *env.prompt_ids[prompt], tok.sep_id, *actions]
-    start = len(env.prompt_ids[prompt]) + 1
-    logits = policy(torch.tensor([seq]))[0, start : start + len(actions)]  # (t, V)
-    logp = masked_logits(logits, torch.as_tensor(env.action_masks())).log_softmax(-1)
-    return logp[torch.arange(len(actions)), torch.tensor(actions)].sum()
+    return completion_logprobs(policy, env, prompt, actions).sum()
 
 
 def scored(env, prompt: int, actions: list[int]) -> float:

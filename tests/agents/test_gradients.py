@@ -17,49 +17,15 @@ The objective each estimator is unbiased for (rho = uniform over the train promp
 
 from __future__ import annotations
 
-import itertools
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from tokengym.agents.exact import Exact, completion_logprobs, enumerate_task
 from tokengym.agents.losses import reinforce_loss, supervised_loss
-from tokengym.agents.policies import masked_logits
 from tokengym.agents.reinforce import rollout_decisions
 from tokengym.agents.rollout import collect_rollout
 from tokengym.agents.supervised import reference_decisions
-
-
-def enumerate_episodes(env_kwargs: dict) -> list[tuple[int, list[int], list[float], float]]:
-    """Every (prompt index, actions, per-step env rewards, sequence reward R) of the tiny task."""
-    env = gym.make("TokenGen-v0", **env_kwargs).unwrapped
-    tok = env.tokenizer
-    letters = [i for i in range(tok.vocab_size) if env.action_masks()[i] and i != tok.eos_id]
-    completions = [[tok.eos_id]] + [[a, tok.eos_id] for a in letters]
-    completions += [list(p) for p in itertools.product(letters, repeat=2)]
-    out = []
-    for i in range(env.num_prompts):
-        for actions in completions:
-            env.reset(options={"prompt_index": i})
-            steps = [env.step(a) for a in actions]
-            assert steps[-1][2] and not any(step[2] for step in steps[:-1])
-            rewards = [float(step[1]) for step in steps]
-            out.append((i, actions, rewards, float(steps[-1][4]["sequence_reward"])))
-    return out
-
-
-def sequence_logps(policy, env_kwargs: dict, episodes) -> torch.Tensor:
-    """log pi(a_t | s_t) per episode and step, each sequence run on its own (no padding)."""
-    env = gym.make("TokenGen-v0", **env_kwargs).unwrapped
-    tok, mask = env.tokenizer, torch.as_tensor(env.action_masks())
-    out = []
-    for i, actions, *_ in episodes:
-        seq = [tok.bos_id, *env.prompt_ids[i], tok.sep_id, *actions]
-        start = len(env.prompt_ids[i]) + 1
-        logits = policy(torch.tensor([seq]))[0, start : start + len(actions)]  # (t, V)
-        logp = masked_logits(logits, mask).log_softmax(-1)
-        out.append(logp[torch.arange(len(actions)), torch.tensor(actions)])
-    return out
 
 
 def hand_returns(credit: str, gamma: float, rewards: list[float], r: float) -> torch.Tensor:
@@ -78,23 +44,18 @@ def hand_returns(credit: str, gamma: float, rewards: list[float], r: float) -> t
 
 
 def exact_gradient(policy, env_kwargs: dict, credit: str, gamma: float) -> torch.Tensor:
-    episodes = enumerate_episodes(env_kwargs)
-    n_prompts = len({i for i, *_ in episodes})
-    logps = sequence_logps(policy, env_kwargs, episodes)
-    total = torch.zeros((), dtype=torch.float64)
-    for (_, _, rewards, r), logp in zip(episodes, logps):
-        prob = logp.sum().exp()
-        if credit == "trajectory":
-            disc = gamma ** torch.arange(len(rewards), dtype=torch.float64)
-            total = (
-                total + prob * (disc * torch.tensor(rewards, dtype=torch.float64)).sum() / n_prompts
-            )
-        else:
-            g = hand_returns(credit, gamma, rewards, r)
-            total = total + prob.detach() * (logp * g).sum() / n_prompts  # surrogate S
-    policy.zero_grad()
-    total.backward()
-    return torch.cat([p.grad.flatten() for p in policy.parameters()]).clone()
+    """The estimator's mean from ``agents/exact.py``: grad J for trajectory credit, else the
+    surrogate's gradient; its returns are checked against the hand-written ones first."""
+    exact = Exact(policy, enumerate_task(env_kwargs))
+    assert len(exact.task.prompt) == 14  # 2 prompts x (EOS; x EOS; x y)
+    if credit == "trajectory":
+        return exact.objective_gradient("env", gamma)
+    t, g = exact.task, exact.returns(credit, gamma)
+    for e in range(len(t.prompt)):
+        n = int(t.valid[e].sum())
+        hand = hand_returns(credit, gamma, t.rewards[e, :n].tolist(), float(t.sequence_reward[e]))
+        torch.testing.assert_close(g[e, :n], hand, rtol=1e-12, atol=1e-12)
+    return exact.surrogate_gradient(credit, gamma)
 
 
 def estimated_gradient(
@@ -187,9 +148,12 @@ def test_supervised_gradient_is_the_exact_log_likelihood_gradient(policy_kind, m
     (-loss).backward()
     padded = torch.cat([p.grad.flatten() for p in policy.parameters()]).clone()
 
-    episodes = [(i, [*ref, base.tokenizer.eos_id], []) for i, ref in enumerate(base.reference_ids)]
-    logps = sequence_logps(policy, kwargs, episodes)
-    exact = torch.stack([lp.sum() for lp in logps]).mean()
+    exact = torch.stack(
+        [
+            completion_logprobs(policy, base, i, [*ref, base.tokenizer.eos_id]).sum()
+            for i, ref in enumerate(base.reference_ids)
+        ]
+    ).mean()
     policy.zero_grad()
     exact.backward()
     reference = torch.cat([p.grad.flatten() for p in policy.parameters()])

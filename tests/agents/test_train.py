@@ -111,7 +111,7 @@ def test_help_lists_every_field_with_its_default(capsys) -> None:
         assert "--" + f.name.replace("_", "-") in text, f.name
     assert text.count("(default: ") == len(dataclasses.fields(TrainConfig))
     assert "--lr LR Adam learning rate (per agent) (default: per agent: " in text
-    assert "--credit {final,every_token,trajectory,env}" in text
+    assert "--credit {final,every_token,trajectory,env,distill}" in text
     assert "(default: 'every_token')" in text
 
 

@@ -58,6 +58,9 @@ def measure_throughput(suite: Suite, out: Path) -> None:
         suite.agent_measure["iterations"],
         repeats=suite.throughput.get("repeats", 5),
     )
+    scaling = throughput.measure_scaling(
+        dict(suite.env_scaling.get("scaling", {})), dict(suite.env_scaling.get("goals", {}))
+    )
     record = {
         "suite": suite.name,
         "task": task,
@@ -65,6 +68,7 @@ def measure_throughput(suite: Suite, out: Path) -> None:
         "env": [asdict(r) for r in env.values()],
         "agents": [asdict(s) for s in speeds],
         "limits": [asdict(x) for x in limits],
+        "env_scaling": scaling,
     }
     (out / report.THROUGHPUT_FILE).write_text(json.dumps(record, indent=2) + "\n")
 

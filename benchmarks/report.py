@@ -242,7 +242,10 @@ def build(out: Path) -> str:
         agents = [agent_speed.AgentSpeed(**r) for r in speed["agents"]]
         png = plots.throughput_bars(env, agents, out / "throughput.png")
         lines += ["## Q6. Throughput", "", "Environment steps per second (median of repeats):", ""]
-        lines += [throughput.table(env), "", "Agent training speed (1 torch thread):", ""]
+        lines += [throughput.table(env), ""]
+        if speed.get("env_scaling"):
+            lines += throughput.scaling_markdown(speed["env_scaling"])
+        lines += ["Agent training speed (1 torch thread):", ""]
         lines += [agent_speed.table(agents), "", f"![throughput]({png.name})", ""]
         if speed.get("limits"):
             limits = [agent_speed.PolicyLimit(**r) for r in speed["limits"]]

@@ -281,6 +281,9 @@ class Suite:
         agent_measure: ``{"iterations": updates timed (custom agents), "total_timesteps": env
             steps timed (SB3 agents)}``.
         throughput_task: the task the agents' throughput is measured on.
+        env_scaling: ``{"scaling": kwargs of throughput.scaling, "goals": kwargs of
+            throughput.goals}`` (question 6, steps/s against N and V, and the speed goals);
+            empty: full sizes.
     """
 
     name: str
@@ -292,6 +295,7 @@ class Suite:
     )
     throughput_task: tuple[tuple[str, Any], ...] = (("task", "target"),)
     staged: Any = None  # a Staged: tuning + warm start first, its questions from the picks
+    env_scaling: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = [q.key for q in self.questions]
@@ -609,6 +613,22 @@ def make_staged(budget: int, seeds: tuple[int, ...], lrs: tuple[float, ...],
 # 0.3-0.5 greedy success on their prompts (0.23-0.55); at 23 updates 8/10 too (0.25-0.41).
 WARM_UPDATES = 24
 
+# Question 6's scaling sizes: the full suite measures N from 1 to 16k and char/8k/32k/128k BPE
+# (throughput.scaling's defaults); smoke and quick a few points and small BPEs (seconds).
+SMOKE_SCALING: dict[str, dict[str, Any]] = {
+    "scaling": {"num_envs": (1, 8), "vocabs": ("char", 300), "env_steps": 64, "max_steps": 8,
+                "repeats": 1, "vocab_num_envs": 8, "bpe_words": 2_000},
+    "goals": {"repeats": 1, "num_envs": 8, "steps": 4, "single_steps": 300, "bpe_vocab": 300,
+              "bpe_words": 2_000},
+}  # fmt: skip
+QUICK_SCALING: dict[str, dict[str, Any]] = {
+    "scaling": {"num_envs": (1, 64, 1024), "vocabs": ("char", 2000), "env_steps": 100_000,
+                "max_steps": 200, "repeats": 3, "bpe_words": 20_000},
+    "goals": {"repeats": 3, "steps": 60, "single_steps": 20_000, "bpe_vocab": 2000,
+              "bpe_words": 20_000},
+}  # fmt: skip
+FULL_SCALING: dict[str, dict[str, Any]] = {"scaling": {"repeats": 5}, "goals": {"repeats": 5}}
+
 SUITES: dict[str, Suite] = {
     # Seconds: CI and the tests (two seeds, two updates or 64 env steps per run).
     "smoke": Suite(
@@ -624,6 +644,7 @@ SUITES: dict[str, Suite] = {
         {"repeats": 1, "single_steps": 300, "num_envs": 8, "vector_steps": 3, "sync_steps": 2},
         ("supervised", "reinforce"),
         {"iterations": 2, "total_timesteps": 64},
+        env_scaling=SMOKE_SCALING,
     ),
     # Under 3 minutes on 2 cores with --workers 2: one question of every part at a small
     # budget: the tuning stage (2 learning rates), the warm start, Q1-Q4 on 2 seeds, Q6.
@@ -632,6 +653,7 @@ SUITES: dict[str, Suite] = {
         (),
         {"repeats": 3, "single_steps": 30_000, "vector_steps": 60, "sync_steps": 6},
         agent_measure={"iterations": 10, "total_timesteps": 1024},
+        env_scaling=QUICK_SCALING,
         staged=make_staged(5_120, (0, 1), (1e-3, 3e-3), (256,), 22, (900,)),
     ),
     # At most 75 minutes on 2 cores with --workers 2: every arm tuned (4 lrs x 3 batch sizes, 2
@@ -651,6 +673,7 @@ SUITES: dict[str, Suite] = {
         ),
         {"repeats": 15, "single_steps": 300_000, "vector_steps": 600, "sync_steps": 60},
         agent_measure={"iterations": 50, "total_timesteps": 8192},
+        env_scaling=FULL_SCALING,
         staged=make_staged(
             25_600,
             tuple(range(20)),

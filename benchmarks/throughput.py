@@ -116,14 +116,14 @@ SPECIALS = ["<pad>", "<bos>", "<sep>", "<eos>"]
 EOS_RATE = 0.125  # share of EOS among the benchmark's actions; the rest is uniform over legal ids
 
 
-def bpe_tokenizer(vocab_size: int, seed: int = 0) -> Any:
+def bpe_tokenizer(vocab_size: int, seed: int = 0, words: int = 400_000) -> Any:
     """A GPT-2-style byte-level BPE `tokenizers.Tokenizer` with `vocab_size` tokens, trained
-    here on generated text (no download): Zipf-distributed letters in words of 1-8."""
+    here on generated text (no download): `words` words of 1-8 Zipf-distributed letters."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     rng = np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    lengths = rng.integers(1, 9, size=400_000)
+    lengths = rng.integers(1, 9, size=words)
     chars = "".join(letters[rng.zipf(1.3, size=int(lengths.sum())) % 26].tolist())
     ends = np.cumsum(lengths).tolist()
     words = [chars[a:b] for a, b in zip([0, *ends[:-1]], ends)]
@@ -142,12 +142,14 @@ def bpe_tokenizer(vocab_size: int, seed: int = 0) -> Any:
     return tokenizer
 
 
-def vocab_env_kwargs(vocab: str | int, tokenizers_by_size: dict[int, Any]) -> dict[str, Any]:
+def vocab_env_kwargs(
+    vocab: str | int, tokenizers_by_size: dict[int, Any], words: int = 400_000
+) -> dict[str, Any]:
     """The benchmark env (DEFAULT_ENV) with the char tokenizer or a BPE of `vocab` tokens."""
     if vocab == "char":
         return dict(DEFAULT_ENV)
     if vocab not in tokenizers_by_size:
-        tokenizers_by_size[vocab] = bpe_tokenizer(int(vocab))
+        tokenizers_by_size[vocab] = bpe_tokenizer(int(vocab), words=words)
     return {**DEFAULT_ENV, "tokenizer": tokenizers_by_size[vocab]}
 
 
@@ -251,35 +253,52 @@ def scaling(
     env_steps: int = 2_000_000,
     max_steps: int = 2000,
     repeats: int = 5,
+    vocab_num_envs: int = 1024,
+    bpe_words: int = 400_000,
+    made: dict[int, Any] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Native vector env steps/s against N (char tokenizer) and against V (N=1024): each step
-    count is `env_steps / N` batches, at most `max_steps`."""
-    made: dict[int, Any] = {}
+    """Native vector env steps/s against N (char tokenizer) and against V (N=`vocab_num_envs`):
+    each step count is `env_steps / N` batches (at least 1), at most `max_steps`. `made` caches
+    the BPE tokenizers by size (shared with `goals`)."""
+    made = {} if made is None else made
 
     def env(n: int, vocab: str | int) -> Any:
-        kwargs = vocab_env_kwargs(vocab, made)
+        kwargs = vocab_env_kwargs(vocab, made, bpe_words)
         return gym.make_vec("TokenGen-v0", num_envs=n, copy=False, **kwargs)
 
-    by_n = {f"N={n}": vector_run(env(n, "char"), min(max_steps, env_steps // n)) for n in num_envs}
-    by_v = {f"V={v}": vector_run(env(1024, v), min(max_steps, env_steps // 1024)) for v in vocabs}
+    def steps(n: int) -> int:
+        return max(1, min(max_steps, env_steps // n))
+
+    by_n = {f"N={n}": vector_run(env(n, "char"), steps(n)) for n in num_envs}
+    n = vocab_num_envs
+    by_v = {f"V={v}": vector_run(env(n, v), steps(n)) for v in vocabs}
     return {"num_envs": interleaved(by_n, repeats), "vocab": interleaved(by_v, repeats)}
 
 
-def goals(repeats: int = 7, num_envs: int = 1024, steps: int = 300) -> dict[str, Any]:
+def goals(
+    repeats: int = 7,
+    num_envs: int = 1024,
+    steps: int = 300,
+    single_steps: int = 100_000,
+    bpe_vocab: int = 32000,
+    bpe_words: int = 400_000,
+    made: dict[int, Any] | None = None,
+) -> dict[str, Any]:
     """The three env speed goals of issue 17, each a ratio of medians measured interleaved."""
-    made: dict[int, Any] = {}
+    made = {} if made is None else made
     char = gym.make_vec("TokenGen-v0", num_envs=num_envs, copy=False, **DEFAULT_ENV)
-    bpe = gym.make_vec(
-        "TokenGen-v0", num_envs=num_envs, copy=False, **vocab_env_kwargs(32000, made)
-    )
+    bpe_kwargs = vocab_env_kwargs(bpe_vocab, made, bpe_words)
+    bpe = gym.make_vec("TokenGen-v0", num_envs=num_envs, copy=False, **bpe_kwargs)
     bare = BareBatch(char.unwrapped)
     bare_actions = batch_actions(char, steps, 1)
-    single_actions = [np.int64(a) for a in _legal_actions(DEFAULT_ENV, 100_000, seed=0)]
-    cartpole_actions = [np.int64(a) for a in np.random.default_rng(0).integers(0, 2, 100_000)]
+    single_actions = [np.int64(a) for a in _legal_actions(DEFAULT_ENV, single_steps, seed=0)]
+    cartpole_draws = np.random.default_rng(0).integers(0, 2, single_steps)
+    cartpole_actions = [np.int64(a) for a in cartpole_draws]
     single, cartpole = gym.make("TokenGen-v0", **DEFAULT_ENV), gym.make("CartPole-v1")
+    bpe_name = f"BPE {bpe_vocab:,}"
     runs = {
         f"native vector, char, N={num_envs}": vector_run(char, steps),
-        f"native vector, BPE 32k, N={num_envs}": vector_run(bpe, steps),
+        f"native vector, {bpe_name}, N={num_envs}": vector_run(bpe, steps),
         f"bare numpy batch, char, N={num_envs}": lambda: _time_vector(bare, bare_actions),
         "TokenGen-v0 (gym.make)": lambda: _time_single(single, single_actions),
         "CartPole-v1 (gym.make)": lambda: _time_single(cartpole, cartpole_actions),
@@ -289,7 +308,7 @@ def goals(repeats: int = 7, num_envs: int = 1024, steps: int = 300) -> dict[str,
     return {
         "results": results,
         "ratios": {
-            "BPE 32k / char (native vector, goal >= 0.5)": rate[1] / rate[0],
+            f"{bpe_name} / char (native vector, goal >= 0.5)": rate[1] / rate[0],
             "native vector / bare numpy batch (goal >= 0.5)": rate[0] / rate[2],
             "TokenGen-v0 / CartPole-v1 (gym.make, goal >= 3)": rate[3] / rate[4],
         },
@@ -301,6 +320,28 @@ def markdown(results: dict[str, dict[str, Any]]) -> list[str]:
     for name, r in results.items():
         lines.append(f"| {name} | {r['steps_per_second']:,.0f} | {r['cpu_seconds']:.3f} |")
     return lines
+
+
+def measure_scaling(scaling_kwargs: dict[str, Any], goals_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Question 6's scaling record: `scaling(**scaling_kwargs)` and `goals(**goals_kwargs)`,
+    sharing the BPE tokenizers they build."""
+    made: dict[int, Any] = {}
+    return {
+        "scaling": scaling(**scaling_kwargs, made=made),
+        "goals": goals(**goals_kwargs, made=made),
+    }
+
+
+def scaling_markdown(record: dict[str, Any]) -> list[str]:
+    """The report's lines for a `measure_scaling` record: a table per measurement."""
+    axes = {"num_envs": "the number of sub-envs N (char tokenizer)", "vocab": "vocabulary size"}
+    lines: list[str] = []
+    for axis, results in record["scaling"].items():
+        lines += [f"Native vector env steps/s against {axes[axis]}:", "", *markdown(results), ""]
+    lines += ["Speed goals (ratios of medians measured interleaved in one process):", ""]
+    lines += [*markdown(record["goals"]["results"]), ""]
+    lines += [f"- {name}: {value:.2f}x" for name, value in record["goals"]["ratios"].items()]
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -110,6 +110,30 @@ def test_throughput_section_measures_env_and_agents(results: Path) -> None:
     assert "| TokenGen-v0 (gym.make) |" in text and "native vector / SyncVectorEnv:" in text
 
 
+def test_throughput_section_reports_scaling_against_n_and_vocabulary(results: Path) -> None:
+    record = json.loads((results / "throughput.json").read_text())["env_scaling"]
+    assert list(record["scaling"]["num_envs"]) == ["N=1", "N=8"]  # the smoke suite's sizes
+    assert list(record["scaling"]["vocab"]) == ["V=char", "V=300"]
+    goals = record["goals"]
+    assert list(goals["results"]) == [
+        "native vector, char, N=8",
+        "native vector, BPE 300, N=8",
+        "bare numpy batch, char, N=8",
+        "TokenGen-v0 (gym.make)",
+        "CartPole-v1 (gym.make)",
+    ]
+    measured = [*record["scaling"]["num_envs"].values(), *record["scaling"]["vocab"].values()]
+    for r in [*measured, *goals["results"].values()]:
+        assert r["steps_per_second"] > 0 and r["cpu_seconds"] >= 0 and len(r["repeats"]) == 1
+    rate = {name: r["steps_per_second"] for name, r in goals["results"].items()}
+    ratio = goals["ratios"]["TokenGen-v0 / CartPole-v1 (gym.make, goal >= 3)"]
+    assert ratio == rate["TokenGen-v0 (gym.make)"] / rate["CartPole-v1 (gym.make)"]
+    text = (results / "report.md").read_text()
+    assert "Native vector env steps/s against the number of sub-envs N" in text
+    assert "| N=8 |" in text and "| V=300 |" in text and "| bare numpy batch, char, N=8 |" in text
+    assert f"- TokenGen-v0 / CartPole-v1 (gym.make, goal >= 3): {ratio:.2f}x" in text
+
+
 def test_rerun_skips_finished_runs_and_report_rebuilds(results: Path) -> None:
     before = (results / "runs.jsonl").read_text()
     assert runner.run_suite(SMOKE, results, progress=False) == []

@@ -239,6 +239,10 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._starts = p.generation_start.tolist()
         self._templates = list(p.templates)  # row views, so reset copies without indexing
         self._decode = _fast_decoder(p.tokenizer)
+        self._reference_ids = [ids or [] for ids in p.reference_ids]
+        # How `_finish` scores: decode the text only when the reward or the infos need it.
+        self._text_infos, self._by_ids, self._exact = p.text_infos, p.scores_by_ids, p.exact_reward
+        self._invalid_reward, self._threshold = p.invalid_reward, p.success_threshold
         # Episode state; `_ended` is True until the first reset.
         self._ended, self._started = True, False
         self._obs = p.templates[0].copy()
@@ -266,31 +270,33 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        p = self.problem
+        if seed is not None:  # all that Env.reset does
+            super().reset(seed=seed)
         pinned = prefix = None
         if options is not None:
             pinned, prefix = check_reset_options(options)
             if prefix is not None:
                 prefix = check_prefix(prefix, self._vocab, self._specials, self._max_new, "prefix")
-        if pinned is None:
-            index = self._draw_prompt_index()
+        if pinned is not None:
+            index = check_prompt_index(pinned, self.problem.num_prompts)
+        elif self._draw_rng is self._np_random and self._draw_pos < len(self._draws):
+            index = self._draws[self._draw_pos]  # the next draw of the current block, inline
+            self._draw_pos += 1
         else:
-            index = check_prompt_index(pinned, p.num_prompts)
+            index = self._draw_prompt_index()
         self._index, self._start = index, self._starts[index]
-        self._obs = self._templates[index].copy()
+        self._obs = obs = self._templates[index].copy()
         self._generated = self._matched = 0
         self._phi = 0.0
-        self._reference = p.reference_ids[index] or []
+        self._reference = self._reference_ids[index]
         self._ended, self._started = False, True
         # The info of every step of this episode but the last (steps copy it), built once a prompt.
-        self._info = self._prompt_infos.get(index) or self._prompt_info(index)
+        self._info = info = self._prompt_infos.get(index) or self._prompt_info(index)
         if prefix:
             self._advance(prefix)
-        info = self._info.copy()
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), info
+        return obs.copy(), info.copy()
 
     def _prompt_info(self, index: int) -> dict[str, Any]:
         p = self.problem
@@ -377,22 +383,23 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         return self._obs.copy(), reward, False, False, info
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        p = self.problem
         self._ended = True
+        invalid = stop_reason == "invalid_token"
         kept = self._generated - (stop_reason != "max_length")  # drop EOS or a masked token
+        start, index, text_infos = self._start, self._index, self._text_infos
         completion = ""
-        if p.text_infos or not (p.scores_by_ids or stop_reason == "invalid_token"):
-            completion = self._decode(self._obs[self._start : self._start + kept].tolist())
-        prompt, reference = p.prompts[self._index], p.references[self._index]
-        if stop_reason == "invalid_token":
-            sequence_reward = p.invalid_reward
-        elif p.scores_by_ids:  # exact match under a one-char-per-id tokenizer: compare ids
+        if text_infos or not (self._by_ids or invalid):
+            completion = self._decode(self._obs[start : start + kept].tolist())
+        if invalid:
+            sequence_reward = self._invalid_reward
+        elif self._by_ids:  # exact match under a one-char-per-id tokenizer: compare ids
             exact = self._matched == kept == len(self._reference)
             sequence_reward = 1.0 if exact else 0.0
-        elif p.exact_reward:  # exact match of the texts: no call through `score`
-            sequence_reward = 1.0 if completion == reference else 0.0
+        elif self._exact:  # exact match of the texts: no call through `score`
+            sequence_reward = 1.0 if completion == self.problem.references[index] else 0.0
         else:
-            sequence_reward = score(p.reward_fn, prompt, completion, reference)
+            p = self.problem
+            sequence_reward = score(p.reward_fn, p.prompts[index], completion, p.references[index])
         reward = sequence_reward
         if self._close is not None:
             shaped = self._close(
@@ -406,8 +413,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             reward = shaped + sequence_reward
         info = self._info.copy()
         info["sequence_reward"] = sequence_reward
-        info["success"] = stop_reason != "invalid_token" and sequence_reward >= p.success_threshold
-        if p.text_infos:
+        info["success"] = not invalid and sequence_reward >= self._threshold
+        if text_infos:
             info["completion"], info["stop_reason"] = completion, stop_reason
         else:
             info["stop_code"] = STOP_REASONS.index(stop_reason)

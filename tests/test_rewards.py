@@ -275,3 +275,17 @@ def test_callable_reward_gets_prompt_completion_reference() -> None:
     env = copy_env(reward=reward, success_threshold=0.2)
     rewards, info = play(env, [*ids(env, "b"), env.unwrapped.tokenizer.eos_id], prompt_index=1)
     assert seen == [("ba", "b", "ba")] and rewards == [0.0, 0.25] and info["success"] is True
+
+
+def test_the_single_envs_scalar_dense_rule_gives_the_array_rules_values_exactly() -> None:
+    from tokengym.rewards import SCALAR_STEP_RULES, STEP_RULES
+
+    scalar, array = SCALAR_STEP_RULES["dense"].step, STEP_RULES["dense"].step
+    assert scalar is not array and SCALAR_STEP_RULES["progress"] is STEP_RULES["progress"]
+    for length in range(5):
+        for generated in range(1, 8):
+            for matched in range(min(generated, length) + 1):
+                for state, gamma in ((0.0, 1.0), (0.25, 0.9), (1 / 3, 0.5)):
+                    args = (matched, generated, length, state, gamma)
+                    assert scalar(*args) == array(*args)  # same floats, bit for bit
+    assert scalar(1, 1, 4, 0.0, 0.5) == (0.125, 0.25)

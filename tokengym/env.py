@@ -12,7 +12,7 @@ from gymnasium import spaces
 from .errors import InvalidActionError, RenderModeError, ResetNeeded
 from .options import check_prefix, check_prompt_index, check_reset_options
 from .problem import ProblemAttributes, TokenizerArg, build_problem, check_keywords
-from .rewards import STEP_RULES, RewardFn, score
+from .rewards import SCALAR_STEP_RULES, RewardFn, score
 from .tasks import DatasetSource, Task
 from .tokenizer import TokenizerLike, character_table
 
@@ -232,10 +232,12 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._mask_bool = p.action_mask.astype(bool)
         self._mask_bool.flags.writeable = False  # shared by every info, as `p.action_mask` is
         self._allowed = self._mask_bool.tolist()
+        # Tokens that end an episode: EOS and every masked one.
+        self._stops = [not ok or t == self._eos_id for t, ok in enumerate(self._allowed)]
         self._specials = p.special_tokens  # may not be in a prefix
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
-        # The reward mode's rule (rewards.STEP_RULES): shaping of a step, and of the last one.
-        self._shape, self._close = STEP_RULES[p.reward_mode] or (None, None)
+        # The reward mode's rule (rewards.SCALAR_STEP_RULES): shaping of a step, and the last.
+        self._shape, self._close = SCALAR_STEP_RULES[p.reward_mode] or (None, None)
         self._starts = p.generation_start.tolist()
         self._templates = list(p.templates)  # row views, so reset copies without indexing
         self._decode = _fast_decoder(p.tokenizer)
@@ -366,11 +368,11 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         reference = self._reference
         if self._matched == n - 1 and n <= len(reference) and reference[n - 1] == token:
             self._matched = n
-        if token == self._eos_id:
-            return self._finish("eos")
-        if not self._allowed[token]:
-            return self._finish("invalid_token")
-        if n == self._max_new:
+        if self._stops[token] or n == self._max_new:  # one test on the common path
+            if token == self._eos_id:
+                return self._finish("eos")
+            if not self._allowed[token]:
+                return self._finish("invalid_token")
             return self._finish("max_length")
         reward = 0.0
         if self._shape is not None:

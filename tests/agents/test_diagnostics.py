@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tokengym.agents import read_metrics, train
 from tokengym.agents.diagnostics import (
     collapse_diagnostics,
@@ -143,3 +144,6 @@ def test_a_run_writes_the_diagnostics_into_metrics_jsonl(tmp_path, agent, fields
         assert all(isinstance(line[key], float) for key in KEYS)
         assert 0.0 <= line["diagnostics/zero_advantage_share"] <= 1.0
         assert 1.0 <= line["diagnostics/distinct_per_prompt"] <= 8.0
+    events = EventAccumulator(str(out))  # tensorboard is in the "all" extra
+    events.Reload()
+    assert all(2 in [e.step for e in events.Scalars(key)] for key in KEYS)

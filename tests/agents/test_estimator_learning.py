@@ -39,6 +39,9 @@ ESTIMATORS = {
     # 0.5-0.875 after 500 updates for kl_coef 0.005-0.02), so it is not a learning arm.
     "kl_k1_in_reward": {"kl_coef": 0.05, "kl_estimator": "k1", "kl_in_reward": True},
     "kl_k3_in_loss": {"kl_coef": 0.05, "kl_estimator": "k3"},
+    # VinePPO: V(prefix) from 4 rollouts (the default vine_rollouts), its one-step advantage
+    # r_t + V(s_{t+1}) - V(s_t) (lambda 0).
+    "vine_ppo": {"baseline": "vine", "gae_lambda": 0.0},
 }
 
 

@@ -27,7 +27,8 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 
 from .base import Agent, frozen_copy, grouped_prompts
 from .config import TrainConfig
-from .losses import Decisions, dpo_loss, sequence_logp
+from .diagnostics import group_centred, policy_entropy, rollout_diagnostics
+from .losses import Decisions, decision_logits, dpo_loss, sequence_logp
 from .policies import Policy
 from .reinforce import rollout_decisions
 from .rollout import Rollout, collect_rollout, rollout_metrics
@@ -192,8 +193,12 @@ class DPOAgent(Agent):
         chosen_rows, rejected_rows = preference_pairs(batch.sequence_reward, self.config.group_size)
         t1 = time.perf_counter()
         stats: dict[str, torch.Tensor | float] = dict.fromkeys(PAIR_STATS, float("nan"))
+        d = rollout_decisions(batch)
+        with torch.no_grad():  # the sampling policy's entropy, before the step changes it
+            out = {"entropy": policy_entropy(decision_logits(self.policy, d)[0])}
+        out["advantages"] = group_centred(batch.sequence_reward, self.config.group_size)
+        stats.update(rollout_diagnostics(batch, d, out, self.config.group_size))
         if len(chosen_rows) > 0:
-            d = rollout_decisions(batch)
             stats.update(self.update(minibatch(d, chosen_rows), minibatch(d, rejected_rows)))
         t2 = time.perf_counter()
         self.iteration += 1

@@ -17,6 +17,7 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 from .base import Agent, frozen_copy, grouped_prompts
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
+from .diagnostics import rollout_diagnostics
 from .losses import Decisions, reinforce_loss, select
 from .policies import Policy
 from .returns import returns
@@ -111,11 +112,11 @@ class ReinforceAgent(Agent):
         rewards = batch.rewards[:, : d.actions.shape[1]]
         if c.baseline == "vine":
             kwargs["values"] = self.vine_values(batch, d)
+        cache: dict[str, torch.Tensor] = {}  # the rollout's advantages, entropy: diagnostics
         if c.ppo_epochs == 1 and c.num_minibatches == 1:  # ratio 1: the plain gradient
-            loss, stats = reinforce_loss(self.policy, d, rewards, **kwargs)
+            loss, stats = reinforce_loss(self.policy, d, rewards, out=cache, **kwargs)
             self.optimizer_step(loss, stats)
-            return stats
-        cache: dict[str, torch.Tensor] = {}
+            return {**stats, **rollout_diagnostics(batch, d, cache, c.group_size)}
         with torch.no_grad():  # advantages and log pi_old fixed at rollout time
             reinforce_loss(self.policy, d, rewards, out=cache, **kwargs)
         size = d.tokens.shape[0] // c.num_minibatches
@@ -134,7 +135,7 @@ class ReinforceAgent(Agent):
                     clip_range=c.clip_range,
                 )
                 self.optimizer_step(loss, stats)
-        return stats
+        return {**stats, **rollout_diagnostics(batch, d, cache, c.group_size)}
 
     @torch.no_grad()
     def vine_values(self, batch: Rollout, d: Decisions) -> torch.Tensor:

@@ -47,13 +47,37 @@ def collapsed(row: Mapping[str, Any]) -> bool:
     return not entropies or entropies[-1] < LOW_ENTROPY
 
 
+def late_zero_advantage_share(row: Mapping[str, Any]) -> float | None:
+    """Mean share of zero-advantage samples over the last half of a run's evaluations (None
+    where the run did not log ``diagnostics/zero_advantage_share``)."""
+    points = row["curve"]
+    late = points[len(points) // 2 :]
+    shares = [p["zero_advantage_share"] for p in late if "zero_advantage_share" in p]
+    return sum(shares) / len(shares) if shares else None
+
+
 def collapse_lines(arms: Arms) -> list[str]:
-    """Per arm with collapsed seeds: "arm: 3/20 seeds collapsed (seeds 1, 4, 7)"."""
+    """Per arm with collapsed seeds: "arm: 3/20 seeds collapsed (seeds 1, 4, 7)", followed,
+    where those runs logged it, by the range of their zero-advantage share (the mean over the
+    last half of each run's evaluations: the window of the ``FLAT`` rule).
+
+    Example:
+        >>> flat = {"spec": {"seed": 3}, "threshold": 0.9, "curve": [{"success": 0.25}] * 4}
+        >>> late = {**flat, "curve": [{"success": 0.25, "zero_advantage_share": 0.9}] * 4}
+        >>> for line in collapse_lines({"final": [flat], "rloo": [late]}):
+        ...     print(line)
+        final: 1/1 seeds collapsed (seeds 3)
+        rloo: 1/1 seeds collapsed (seeds 3; zero-advantage share 0.90 over the last half)
+    """
     lines = []
     for label, runs in arms.items():
-        bad = sorted(r["spec"]["seed"] for r in runs if collapsed(r))
+        bad = sorted((r for r in runs if collapsed(r)), key=lambda r: r["spec"]["seed"])
         if bad:
-            seeds = ", ".join(map(str, bad))
+            seeds = ", ".join(str(r["spec"]["seed"]) for r in bad)
+            shares = sorted(s for s in map(late_zero_advantage_share, bad) if s is not None)
+            if shares:
+                span = f"{shares[0]:.2f}" + (f"-{shares[-1]:.2f}" if len(shares) > 1 else "")
+                seeds += f"; zero-advantage share {span} over the last half"
             lines.append(f"{label}: {len(bad)}/{len(runs)} seeds collapsed (seeds {seeds})")
     return lines
 

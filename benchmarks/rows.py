@@ -89,8 +89,13 @@ def curve(lines: Iterable[dict[str, float | None]]) -> list[dict[str, float]]:
                 "reward": float(line.get("eval/greedy_reward") or 0.0),
             }
         )
-        if line.get("losses/entropy") is not None:  # per-token policy entropy: collapse flags
-            points[-1]["entropy"] = float(line["losses/entropy"])
+        # Per-token policy entropy of the sampled rollout (the loss's, where a run predates the
+        # diagnostics) and the share of zero-advantage samples: the collapse flags read them.
+        entropy = line.get("diagnostics/entropy", line.get("losses/entropy"))
+        if entropy is not None:
+            points[-1]["entropy"] = float(entropy)
+        if line.get("diagnostics/zero_advantage_share") is not None:
+            points[-1]["zero_advantage_share"] = float(line["diagnostics/zero_advantage_share"])
     return points
 
 

@@ -38,6 +38,9 @@ CREDIT_MODES: dict[str, tuple[str, str]] = {
 }
 THROUGHPUT = "throughput"  # the --only key of question 6
 
+# Q4's baselines: the classic four (GRPO's group mean and VinePPO are estimator arms of their own).
+SUITE_BASELINES = ("none", "mean", "rloo", "value")
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -409,7 +412,7 @@ def learning_questions(
         return Question("gamma", title, ("credit_mode", "gamma"), specs, NOTES["gamma"])
 
     def q4() -> Question:
-        specs = grid(base, seeds, baseline=BASELINES)
+        specs = grid(base, seeds, baseline=SUITE_BASELINES)
         title = "Q4. Baselines (REINFORCE, final credit)"
         return Question("baseline", title, ("baseline",), specs, NOTES["baseline"])
 

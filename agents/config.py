@@ -75,6 +75,7 @@ _REINFORCE += ("value_coef", "kl_coef")
 ESTIMATOR_FIELDS = ("scale_rewards", "gae_lambda", "loss_agg_mode", "ppo_epochs")
 ESTIMATOR_FIELDS += ("num_minibatches", "clip_range", "vine_rollouts", "kl_estimator")
 ESTIMATOR_FIELDS += ("kl_in_reward", "teacher")
+CREDITS_PER_STEP = ("final", "every_token", "env")  # the credits with a return-to-go
 _REINFORCE += ESTIMATOR_FIELDS
 _SB3_ONLY = ("sb3_policy", "sb3_pooling", "sb3_embed_dim", "sb3_hidden_dim", "sb3_net_arch")
 _SB3_ONLY += ("num_envs", "vec_env", "start_method", "sb3_kwargs", "log_every")
@@ -424,10 +425,11 @@ class TrainConfig:
         check_int("num_minibatches", self.num_minibatches, 1)
         check_int("vine_rollouts", self.vine_rollouts, 1)
         check_number("clip_range", self.clip_range, low=0.0, low_open=True)
-        if self.baseline == "vine":
+        if self.baseline == "vine" and (self.credit not in CREDITS_PER_STEP or self.kl_in_reward):
             raise ConfigError(
-                "baseline='vine' (VinePPO) is not trainable yet: its values are measured exactly "
-                "by agents/exact.py only; use baseline='value' with gae_lambda for a learned critic"
+                f"baseline='vine' is invalid with credit={self.credit!r}, "
+                f"kl_in_reward={self.kl_in_reward!r}; its values are the returns of rollouts from "
+                f"each prefix: expected credit final, every_token or env, and kl_in_reward=False"
             )
         critic = self.baseline in ("value", "vine")
         if self.gae_lambda is not None:

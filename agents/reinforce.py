@@ -20,6 +20,7 @@ from .config import TrainConfig
 from .diagnostics import rollout_diagnostics
 from .losses import Decisions, reinforce_loss, select
 from .policies import Policy
+from .returns import returns
 from .rollout import Rollout, collect_rollout, rollout_metrics
 
 
@@ -109,6 +110,8 @@ class ReinforceAgent(Agent):
             teacher_policy=self.teacher_policy,
         )
         rewards = batch.rewards[:, : d.actions.shape[1]]
+        if c.baseline == "vine":
+            kwargs["values"] = self.vine_values(batch, d)
         cache: dict[str, torch.Tensor] = {}  # the rollout's advantages, entropy: diagnostics
         if c.ppo_epochs == 1 and c.num_minibatches == 1:  # ratio 1: the plain gradient
             loss, stats = reinforce_loss(self.policy, d, rewards, out=cache, **kwargs)
@@ -133,6 +136,36 @@ class ReinforceAgent(Agent):
                 )
                 self.optimizer_step(loss, stats)
         return {**stats, **rollout_diagnostics(batch, d, cache, c.group_size)}
+
+    @torch.no_grad()
+    def vine_values(self, batch: Rollout, d: Decisions) -> torch.Tensor:
+        """VinePPO's V(s_t) of every visited prefix: the mean return-to-go of ``vine_rollouts``
+        continuations sampled with the current policy from it (the env's prefix reset).
+
+        Returns:
+            (B, T) values, 0 past each episode's end.
+        """
+        c, k = self.config, self.config.vine_rollouts
+        lengths = d.valid.sum(1).tolist()
+        actions, prompts = d.actions.tolist(), batch.prompt_index.tolist()
+        items = [(b, t) for b in range(len(lengths)) for t in range(lengths[b]) for _ in range(k)]
+        values = torch.zeros(d.valid.shape, device=self.device)
+        n = c.batch_size  # the agent's vector env runs the continuations, n at a time
+        for lo in range(0, len(items), n):
+            chunk = items[lo : lo + n]
+            padded = chunk + [chunk[-1]] * (n - len(chunk))  # every env runs; extras unread
+            roll = collect_rollout(
+                self.vec,
+                self.policy,
+                np.array([prompts[b] for b, _ in padded]),
+                self.generator,
+                prefix=[actions[b][:t] for b, t in padded],
+            )
+            g = returns(roll.rewards, c.gamma, c.credit, roll.sequence_reward, roll.valid)
+            rows = torch.tensor([b for b, _ in chunk], device=self.device)
+            cols = torch.tensor([t for _, t in chunk], device=self.device)
+            values.index_put_((rows, cols), g[: len(chunk), 0].float() / k, accumulate=True)
+        return values
 
     def train_iteration(self) -> dict[str, float]:
         """Rollout then update; returns float metrics including time shares."""

@@ -74,6 +74,7 @@ def collect_rollout(
     greedy: bool = False,
     seed: int | None = None,
     dtype: torch.dtype = torch.float32,
+    prefix: list[list[int]] | None = None,
 ) -> Rollout:
     """Run one episode in every env of ``vec`` with ``policy`` and return the padded batch.
 
@@ -85,6 +86,9 @@ def collect_rollout(
         greedy: take the argmax action instead of sampling.
         seed: passed to ``vec.reset`` (None keeps the env's RNG stream).
         dtype: float dtype of the returned rewards.
+        prefix: per env, completion tokens already generated (the env's prefix reset); the
+            rollout then holds the continuation only, and ``start`` is each prefix's last
+            position (VinePPO's Monte Carlo values: read its rewards, valid, sequence_reward).
 
     Returns:
         The :class:`Rollout`.
@@ -96,12 +100,18 @@ def collect_rollout(
     env_seconds = 0.0
 
     t0 = time.perf_counter()
-    obs, infos = vec.reset(seed=seed, options={"prompt_index": np.asarray(prompt_index)})
+    options: dict[str, Any] = {"prompt_index": np.asarray(prompt_index)}
+    if prefix is not None:
+        options["prefix"] = prefix
+    obs, infos = vec.reset(seed=seed, options=options)
     env_seconds += time.perf_counter() - t0
     start_np = sep_positions(obs, tok.sep_id)
+    if prefix is not None:  # decisions continue after the prefix
+        start_np = start_np + np.array([len(p) for p in prefix], dtype=start_np.dtype)
     tokens = torch.from_numpy(obs).to(device).clone()  # (B, L); actions are written in
     start = torch.from_numpy(start_np).to(device)  # (B,)
     rows = torch.arange(n, device=device)
+    last = tokens.shape[1] - 1
 
     # The allowed-token set is fixed for an env: one host-to-device copy per rollout, not per token.
     mask = torch.from_numpy(np.array(infos["action_mask"])).to(device).bool()  # (B, V), read-only
@@ -121,7 +131,9 @@ def collect_rollout(
         else:
             action = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
         actions[:, t] = action
-        tokens[rows, start + 1 + t] = action
+        # Rows that ended early stop at the sequence's end (prefix rows have less budget left).
+        pos = start + 1 + t if prefix is None else (start + 1 + t).clamp(max=last)
+        tokens[rows, pos] = action
 
         t0 = time.perf_counter()
         obs, reward, term, trunc, infos = vec.step(action.cpu().numpy())  # the token's one sync
@@ -137,7 +149,7 @@ def collect_rollout(
         done |= term | trunc
         if done.all():
             break
-        feats, state = policy.step(action, start + 1 + t, state)
+        feats, state = policy.step(action, pos, state)
 
     valid_t = torch.from_numpy(valid).to(device)
     # Actions sampled after an env ended were ignored by it: restore PAD there, as in its obs.

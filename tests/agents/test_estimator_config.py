@@ -15,7 +15,14 @@ BAD = [
     (dict(kl_estimator="k3"), "kl_estimator='k3', kl_in_reward=False are read with kl_coef > 0"),
     (dict(credit="distill"), "credit='distill' needs teacher=<checkpoint.pt>"),
     (dict(teacher="x.pt"), "teacher='x.pt' is read by credit='distill' only"),
-    (dict(baseline="vine"), "baseline='vine' (VinePPO) is not trainable yet"),
+    (
+        dict(baseline="vine", credit="trajectory"),
+        "baseline='vine' is invalid with credit='trajectory', kl_in_reward=False",
+    ),
+    (
+        dict(baseline="vine", kl_coef=0.05, kl_in_reward=True),
+        "baseline='vine' is invalid with credit='every_token', kl_in_reward=True",
+    ),
     (dict(loss_agg_mode="sum"), "loss_agg_mode"),
     (
         dict(baseline="value", gae_lambda=0.9, credit="trajectory"),

@@ -46,7 +46,8 @@ def file_key(key: object) -> str:
 def spec_of(row: dict[str, Any]) -> RunSpec:
     """The :class:`RunSpec` of a row."""
     spec = row["spec"]
-    return RunSpec(**{**spec, "task": tuple(tuple(p) for p in spec["task"])})
+    pairs = {key: tuple(tuple(p) for p in spec.get(key, ())) for key in ("task", "estimator")}
+    return RunSpec(**{**spec, **pairs})
 
 
 def arm_label(spec: RunSpec, arm: Sequence[str]) -> str:

@@ -24,7 +24,15 @@ from tokengym.errors import ConfigError
 from tokengym.problem import SPLITS
 from tokengym.validation import check_choice, check_int, check_number
 
-from ..agents.config import AGENTS, BASELINES, CREDITS, REWARD_MODES, SB3_AGENTS, TrainConfig
+from ..agents.config import (
+    AGENTS,
+    BASELINES,
+    CREDITS,
+    ESTIMATOR_FIELDS,
+    REWARD_MODES,
+    SB3_AGENTS,
+    TrainConfig,
+)
 
 # The ways to credit tokens that questions 2 and 3 compare, as (env reward_mode, REINFORCE
 # credit): R on the last token, R on every token, G_0 on every token, and the env's dense
@@ -52,7 +60,8 @@ class RunSpec:
         reward_mode: the env's "terminal", "dense" or "progress" reward.
         gamma: the env's and the agent's discount.
         credit: REINFORCE's "final", "every_token", "trajectory" or "env" (``returns.py``).
-        baseline: REINFORCE's "none", "mean", "rloo" or "value".
+        baseline: REINFORCE's baseline (``BASELINES``: "none", "mean", "rloo", "group" (GRPO's
+            group mean), "value" or "vine").
         seed: seeds the agent (weights, sampling, prompts) and its envs.
         iterations: updates of a custom agent (None for SB3 agents); fixed, never wall-clock.
         total_timesteps: env steps of an SB3 agent (None for custom agents).
@@ -69,6 +78,10 @@ class RunSpec:
         init: the run id of a run with ``checkpoint`` whose weights this run starts from (the
             warm start); it must finish first (the suite's first stage).
         checkpoint: keep the run's final ``checkpoint.pt`` (a warm start's source).
+        estimator: REINFORCE's estimator options as sorted (field, value) pairs of
+            ``TrainConfig`` (``ESTIMATOR_OPTIONS``: GRPO's ``scale_rewards``, PPO's
+            ``gae_lambda`` and ``ppo_epochs``, ``loss_agg_mode``, ...), so that any estimator of
+            ``agents/advantages.py`` runs as an arm.
     """
 
     agent: str
@@ -91,6 +104,7 @@ class RunSpec:
     kl_coef: float = 0.0
     init: str | None = None
     checkpoint: bool = False
+    estimator: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("agent", self.agent, AGENTS)
@@ -126,6 +140,17 @@ class RunSpec:
             )
         if self.kl_coef and self.init is None:
             raise ConfigError(f"kl_coef={self.kl_coef!r} is invalid without init; expected 0")
+        unknown = [name for name, _ in self.estimator if name not in ESTIMATOR_OPTIONS]
+        if unknown:
+            raise ConfigError(
+                f"estimator={self.estimator!r} is invalid; {unknown[0]!r} is not one of "
+                f"{ESTIMATOR_OPTIONS}"
+            )
+        if self.estimator and self.agent != "reinforce":
+            raise ConfigError(
+                f"estimator={self.estimator!r} is invalid for agent {self.agent!r}; expected () "
+                f"(only reinforce reads it)"
+            )
 
     @property
     def run_id(self) -> str:
@@ -175,9 +200,11 @@ class RunSpec:
             )
         custom = {"iterations": self.iterations, "batch_size": self.batch_size}
         if self.agent == "reinforce":
-            group_size = self.group_size if self.baseline == "rloo" else 1
+            grouped = self.baseline in GROUP_BASELINES
+            group_size = self.group_size if grouped else 1
             custom |= {"credit": self.credit, "baseline": self.baseline, "group_size": group_size}
             custom |= {"entropy_coef": self.entropy_coef, "kl_coef": self.kl_coef}
+            custom |= dict(self.estimator)
         if self.agent == "dpo":
             custom["group_size"] = self.group_size
         return TrainConfig(**common, **custom)
@@ -222,7 +249,12 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "kl_coef": 0.0,
     "init": None,
     "checkpoint": False,
+    "estimator": (),
 }
+# REINFORCE's estimator options a spec may set (TrainConfig fields), and the baselines that
+# sample ``group_size`` completions per prompt.
+ESTIMATOR_OPTIONS = (*ESTIMATOR_FIELDS, "normalize_advantages")
+GROUP_BASELINES = ("rloo", "group")
 
 
 def task(name: str, **knobs: Any) -> tuple[tuple[str, Any], ...]:

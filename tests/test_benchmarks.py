@@ -56,7 +56,7 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
     assert len(specs) == 2 * (3 + 3 + 4)
     for row, spec in zip(rows, specs):
         assert row["status"] == "ok", row.get("error")
-        assert RunSpec(**{**row["spec"], "task": tuple(map(tuple, row["spec"]["task"]))}) == spec
+        assert report.spec_of(row) == spec  # the row's spec reads back whole
         assert {"tokengym", "torch", "python", "platform", "machine", "versions"} <= set(row)
         assert row["final_success"] == row["curve"][-1]["success"]
         assert (row["episodes_to_threshold"] is None) == (row["seconds_to_threshold"] is None)

@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode
 
 import tokengym
 from tests.helpers import CONFIGS, config_id, policy_actions
-from tests.test_vector import assert_same_infos, first_char_reward
+from tests.test_vector import assert_same_infos, first_char_reward, native_and_sync
 
 
 def ordinary_tokens(env: Any) -> np.ndarray:
@@ -89,14 +89,7 @@ def assert_same_runs(mine: list[tuple], theirs: list[tuple]) -> None:
 @pytest.mark.parametrize("config", VECTOR_PREFIX_CONFIGS, ids=lambda c: "-".join(map(str, c)))
 def test_native_vector_prefix_reset_equals_sync(config: dict[str, Any], mode: Any) -> None:
     num_envs = 4
-    native = gym.make_vec("TokenGen-v0", num_envs=num_envs, autoreset_mode=mode, **config)
-    sync = gym.make_vec(
-        "TokenGen-v0",
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": mode},
-        **config,
-    )
+    native, sync = native_and_sync(num_envs, mode, config)
     tok = native.tokenizer
     prefix = (native.reference_ids[1] or [4])[:2][: native.max_new_tokens - 1]
     options = {"prompt_index": 1, "prefix": prefix}  # the same for every sub-env

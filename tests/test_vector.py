@@ -78,12 +78,8 @@ def run_disabled(env: gym.vector.VectorEnv, actions: np.ndarray, seed: int) -> l
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP, AutoresetMode.DISABLED]
 
 
-@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
-@pytest.mark.parametrize("config", VECTOR_CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
-def test_native_vector_env_matches_sync_vector_env(
-    config: dict[str, Any], mode: AutoresetMode
-) -> None:
-    num_envs = 6
+def native_and_sync(num_envs: int, mode: AutoresetMode, config: dict[str, Any]) -> tuple:
+    """The native vector env and gymnasium's SyncVectorEnv of ``config``, in ``mode``."""
     native = gym.make_vec("TokenGen-v0", num_envs=num_envs, autoreset_mode=mode, **config)
     sync = gym.make_vec(
         "TokenGen-v0",
@@ -92,6 +88,16 @@ def test_native_vector_env_matches_sync_vector_env(
         vector_kwargs={"autoreset_mode": mode},
         **config,
     )
+    return native, sync
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+@pytest.mark.parametrize("config", VECTOR_CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
+def test_native_vector_env_matches_sync_vector_env(
+    config: dict[str, Any], mode: AutoresetMode
+) -> None:
+    num_envs = 6
+    native, sync = native_and_sync(num_envs, mode, config)
     assert isinstance(native, tokengym.TokenGenVectorEnv)
     assert isinstance(sync, gym.vector.SyncVectorEnv)
     assert native.autoreset_mode == sync.autoreset_mode == native.metadata["autoreset_mode"]

@@ -148,23 +148,21 @@ def ladder_gap(arms: dict[str, list[dict[str, Any]]], path: Path, split: str = "
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     modes = dict.fromkeys(m for r in rungs.values() for m in r)
     for shift, mode in zip(np.linspace(-0.08, 0.08, len(modes)), modes):
-        est = [bootstrap_ci(rungs[n][mode]) for n in names]
+        have = [i for i, n in enumerate(names) if mode in rungs[n]]  # a partial folder lacks some
+        est = [bootstrap_ci(rungs[names[i]][mode]) for i in have]
         mid = np.array([e.value for e in est])
         err = np.array([[e.value - e.low for e in est], [e.high - e.value for e in est]])
-        left.errorbar(xs + shift, mid, yerr=err, marker="o", capsize=3, label=mode)
+        left.errorbar(xs[have] + shift, mid, yerr=err, marker="o", capsize=3, label=mode)
     left.set_ylabel("mean greedy success over training")
     left.set_ylim(-0.02, 1.02)
     left.legend(fontsize=8)
     left.set_title("each credit mode", fontsize=9)
-    gaps = [
-        difference(rungs[n]["every_token"], rungs[n]["final"])
-        for n in names
-        if {"every_token", "final"} <= set(rungs[n])
-    ]
-    if len(gaps) == len(names):
+    both = [i for i, n in enumerate(names) if {"every_token", "final"} <= set(rungs[n])]
+    gaps = [difference(rungs[names[i]]["every_token"], rungs[names[i]]["final"]) for i in both]
+    if gaps:
         mid = np.array([g.value for g in gaps])
         err = np.array([[g.value - g.low for g in gaps], [g.high - g.value for g in gaps]])
-        right.errorbar(xs, mid, yerr=err, marker="o", capsize=3, color="C2")
+        right.errorbar(xs[both], mid, yerr=err, marker="o", capsize=3, color="C2")
     right.axhline(0.0, color="black", linewidth=0.8)
     right.set_ylabel("every_token - final")
     right.set_title("gap (above 0: every_token better)", fontsize=9)

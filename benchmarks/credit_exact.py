@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from ..agents.exact import Estimator, cosine, enumerate_task, relative_norm
-from .credit_spec import CREDIT_EXACT_FILE, CreditExactSpec
-from .credit_stats import compact, sampled
+from .credit_spec import CREDIT_EXACT_FILE, CreditExactSpec, credit_label
+from .credit_stats import asymmetry, compact, sampled
 from .suites import RunSpec
 
 
@@ -99,8 +99,11 @@ def objectives(comp: Any, gamma: float) -> dict[str, torch.Tensor]:
     return out
 
 
-def measure_checkpoint(spec: CreditExactSpec, point: dict[str, Any], task: Any) -> dict[str, Any]:
-    """Every estimator's statistics at one checkpoint (see the module docstring)."""
+def measure_checkpoint(
+    spec: CreditExactSpec, point: dict[str, Any], task: Any, last: bool = False
+) -> dict[str, Any]:
+    """Every estimator's statistics at one checkpoint (see the module docstring); at the
+    ``last`` one also each credit mode's gradient-field asymmetry."""
     comp = compact(point["policy"], task)
     exact = comp.exact
     grad_j = comp.gradient_of(task.sequence_reward)
@@ -156,6 +159,13 @@ def measure_checkpoint(spec: CreditExactSpec, point: dict[str, Any], task: Any) 
             "zero_advantage_share": first["zero_advantage_share"],
             "zero_group_share": first["zero_group_share"],
         })  # fmt: skip
+    pairs = spec.credits if last and spec.asymmetry_pairs else ()
+    fields = {
+        credit_label(c, g): asymmetry(
+            point["policy"], task, c, g, spec.asymmetry_pairs, seed=spec.seed
+        )
+        for c, g in pairs
+    }
     return {
         "level": point["level"],
         "J": point["J"],
@@ -163,6 +173,7 @@ def measure_checkpoint(spec: CreditExactSpec, point: dict[str, Any], task: Any) 
         "episodes": point["episodes"],
         "grad_j_norm": float(grad_j.norm()),
         "nodes": int(comp.factor.shape[0]),
+        "asymmetry": fields,
         "rows": rows,
     }
 
@@ -175,7 +186,7 @@ def measure(spec: CreditExactSpec) -> dict[str, Any]:
     try:
         task = enumerate_task(dict(RunSpec("reinforce", spec.task).env_kwargs))
         kept, curve = checkpoints(spec, task)
-        points = [measure_checkpoint(spec, p, task) for p in kept]
+        points = [measure_checkpoint(spec, p, task, p is kept[-1]) for p in kept]
     finally:
         torch.set_num_threads(threads)
     missing = [lv for lv in spec.levels if lv not in [p["level"] for p in kept]]

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only, no display; before pyplot is imported
 import matplotlib.pyplot as plt
 
 PLOT_FILE = "credit_exact.png"
-# The plot: a colour per credit mode, a line style and marker per baseline.
+# The plot: a colour, a line style and a marker per baseline.
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 STYLES = {"none": ("--", "o"), "mean": (":", "s"), "rloo": ("-", "^"), "grpo": ("-.", "D"),
           "value": ((0, (6, 2, 1, 2)), "v")}  # fmt: skip
@@ -65,74 +65,101 @@ def table(point: dict[str, Any], sizes: list[int]) -> list[str]:
 
 
 def plot(record: dict[str, Any], path: Path) -> Path:
-    """``credit_exact.png``: one batch's cosine with grad J against batch size, per estimator,
-    one panel per checkpoint (95% CI bars over the Monte Carlo batches)."""
+    """``credit_exact.png``: one batch's cosine with grad J against batch size, a panel per
+    (checkpoint, credit mode), a line per baseline (95% CI bars over the Monte Carlo batches)."""
     points = record["checkpoints"]
-    fig, axes = plt.subplots(1, len(points), figsize=(5.2 * len(points), 4.6), squeeze=False,
-                             sharey=True)  # fmt: skip
     labels = [row["estimator"] for row in points[0]["rows"]] if points else []
-    credits = list(dict.fromkeys(label.split(", ")[0] for label in labels))
-    for ax, point in zip(axes[0], points):
+    credits = list(dict.fromkeys(label.split(", ")[0] for label in labels)) or ["-"]
+    baselines = list(dict.fromkeys(label.split(", ")[1] for label in labels))
+    nrows, ncols = max(1, len(points)), len(credits)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False,
+                             sharex=True, sharey=True)  # fmt: skip
+    sizes = sorted(int(b) for b in record["spec"]["batch_sizes"])
+    for i, point in enumerate(points):
         for row in point["rows"]:
-            sizes = sorted(int(b) for b in row["batches"])
-            mid = [row["batches"][str(b)]["batch_cosine"] for b in sizes]
-            cis = [row["batches"][str(b)]["batch_cosine_ci"] for b in sizes]
-            err = [[m - c[0] for m, c in zip(mid, cis)], [c[1] - m for m, c in zip(mid, cis)]]
             credit, name = row["estimator"].split(", ")
+            ax = axes[i][credits.index(credit)]
+            xs = sorted(int(b) for b in row["batches"])
+            mid = [row["batches"][str(b)]["batch_cosine"] for b in xs]
+            cis = [row["batches"][str(b)]["batch_cosine_ci"] for b in xs]
+            err = [[m - c[0] for m, c in zip(mid, cis)], [c[1] - m for m, c in zip(mid, cis)]]
             line, marker = STYLES.get(name, ("-", "o"))
-            ax.errorbar(sizes, mid, yerr=err, label=row["estimator"],
-                        color=COLORS[credits.index(credit) % len(COLORS)], linestyle=line,
-                        marker=marker, markersize=4, capsize=2, linewidth=1.2)  # fmt: skip
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size B (completions per update, log scale)")
-        ax.set_title(f"J = {point['J']:.2f} (after {point['updates']} updates)")
-        ax.grid(alpha=0.3)
-        ax.set_ylim(-0.05, 1.02)
-    axes[0][0].set_ylabel("cosine(one batch's gradient, exact grad J)")
+            ax.errorbar(xs, mid, yerr=err, label=name, linestyle=line, marker=marker,
+                        color=COLORS[baselines.index(name) % len(COLORS)], markersize=4,
+                        capsize=2, linewidth=1.3)  # fmt: skip
+        for j, credit in enumerate(credits):
+            ax = axes[i][j]
+            ax.set_title(f"{credit} credit, at J = {point['J']:.2f}", fontsize=10)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sizes, [str(b) for b in sizes])
+            ax.minorticks_off()
+            ax.grid(alpha=0.3)
+            ax.set_ylim(-0.02, 1.02)
+    for ax in axes[-1]:
+        ax.set_xlabel("batch size B (completions)")
+    for row_axes in axes:
+        row_axes[0].set_ylabel("cos(batch gradient, grad J)")
     fig.suptitle(
-        "How well one batch's gradient points along the exact grad J, by batch size "
-        "(mean over Monte Carlo batches, 95% CI)"
+        "Cosine of one batch's gradient with the exact grad J, against batch size\neach row a "
+        "checkpoint (J: exact expected success), each column a credit mode, each line a "
+        "baseline (mean over Monte Carlo batches, 95% CI)",
+        fontsize=11,
     )
-    if labels:
-        fig.legend(*axes[0][0].get_legend_handles_labels(), loc="center left",
-                   bbox_to_anchor=(1.0, 0.5), fontsize=8, title="credit, baseline")  # fmt: skip
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(names),
+               title="baseline (grpo: group mean and std; value: exact V)")  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
+def unbiased(row: dict[str, Any]) -> bool:
+    """Exact rows: cosine 1 and norm 1 (to 1e-6); Monte Carlo rows: the 95% CI of the
+    component along grad J covers 1. The mean baseline (its mean is (1 - 1/B) grad J) never."""
+    bias = row["bias"]
+    if row["baseline"] == "mean":
+        return False
+    if bias["exact"]:
+        return bias["cosine"] >= UNBIASED_COS and abs(bias["relative_norm"] - 1) < 1e-6
+    low, high = bias["projection_ci"]
+    return low <= 1.0 <= high
+
+
 def optimises(record: dict[str, Any]) -> list[str]:
-    """Per biased estimator (at the last checkpoint): the candidate objective whose gradient
-    its expected gradient is closest to, and whether it is that objective's gradient."""
+    """Per biased credit mode (at the last checkpoint, its exact no-baseline row: a baseline
+    does not move the mean): the candidate objective closest to its expected gradient, and
+    whether that mean is the gradient of any objective (``credit_stats.asymmetry``)."""
     if not record["checkpoints"]:
         return []
     point = record["checkpoints"][-1]
-    out = []
+    asym = point.get("asymmetry", {})
+    control = asym.get("final")
+    out, seen = [], set()
     for row in point["rows"]:
+        credit = row["estimator"].split(", ")[0]
         bias = row["bias"]
-        if bias["cosine"] >= UNBIASED_COS or not bias["exact"]:
+        if credit in seen or not bias["exact"] or unbiased(row) or row["baseline"] == "mean":
             continue
+        seen.add(credit)
         best, num = max(bias["objectives"].items(), key=lambda kv: kv[1]["cosine"])
-        others = ", ".join(
-            f"{name} {v['cosine']:.4f}" for name, v in bias["objectives"].items() if name != best
-        )
+        cosines = ", ".join(f"{n} {v['cosine']:.4f}" for n, v in bias["objectives"].items())
+        text = f"{credit}: cosine with grad J {bias['cosine']:.4f} (with {cosines})"
         if num["cosine"] >= SAME_OBJECTIVE and best != "E[R]":
-            verdict = f"it follows the gradient of {best} (cosine {num['cosine']:.6f})"
-        else:
-            verdict = (
-                f"it is the gradient of none of the candidates: closest is {best} (cosine "
-                f"{num['cosine']:.4f})"
+            text += f"; it follows the gradient of {best}"
+        if credit in asym:
+            verdict = "is not" if asym[credit] > 1e-3 else "may be"
+            text += (
+                f"; its expected gradient {verdict} the gradient of any fixed objective (the "
+                f"asymmetry of its Jacobian is {asym[credit]:.2g}"
             )
-        out.append(
-            f"{row['estimator']}: cosine with grad J {bias['cosine']:.4f}; {verdict}; others: "
-            f"{others}."
-        )
+            text += f", against {control:.1g} for grad J)" if control is not None else ")"
+        out.append(text + ".")
     return out
 
 
 def lowest_variance(record: dict[str, Any], sizes: tuple[int, ...] = (64, 256, 512)) -> list[str]:
-    """Per checkpoint and suite batch size: the unbiased estimator with the lowest variance."""
+    """Per checkpoint and suite batch size: the ``unbiased`` estimator of lowest variance."""
     out = []
     for point in record["checkpoints"]:
         parts = []
@@ -140,7 +167,7 @@ def lowest_variance(record: dict[str, Any], sizes: tuple[int, ...] = (64, 256, 5
             cand = [
                 (r["batches"][str(b)]["variance"], r["estimator"])
                 for r in point["rows"]
-                if r["bias"]["cosine"] >= UNBIASED_COS and str(b) in r["batches"]
+                if unbiased(r) and str(b) in r["batches"]
             ]
             if cand:
                 var, name = min(cand)
@@ -153,17 +180,25 @@ def lowest_variance(record: dict[str, Any], sizes: tuple[int, ...] = (64, 256, 5
 def zero_growth(record: dict[str, Any]) -> str | None:
     """How the zero-advantage share of the grouped baselines moves with J."""
     seen: dict[str, list[str]] = {}
+    share: dict[str, list[float]] = {}
     for point in record["checkpoints"]:
         for row in point["rows"]:
             if row["credit"] == "final" and row["gamma"] == 1.0:
+                share.setdefault(row["estimator"], []).append(row["zero_advantage_share"])
                 seen.setdefault(row["estimator"], []).append(
-                    f"{row['zero_advantage_share']:.2f} (groups {row['zero_group_share']:.2f})"
+                    f"{row['zero_advantage_share']:.2f} ({row['zero_group_share']:.2f})"
                 )
     if not seen or not record["checkpoints"]:
         return None
     js = " -> ".join(f"{p['J']:.2f}" for p in record["checkpoints"])
-    parts = "; ".join(f"{name}: {' -> '.join(v)}" for name, v in seen.items())
-    return f"Zero-advantage share of samples as J goes {js}: {parts}."
+
+    def trend(shares: list[float]) -> str:
+        if shares[-1] > shares[0] + 0.01:
+            return "grows"
+        return "falls" if shares[-1] < shares[0] - 0.01 else "stays flat"
+
+    parts = "; ".join(f"{name} {trend(share[name])}: {' -> '.join(v)}" for name, v in seen.items())
+    return f"Zero-advantage share of samples (of groups) as J goes {js}: {parts}."
 
 
 def headline(record: dict[str, Any]) -> str:
@@ -172,7 +207,7 @@ def headline(record: dict[str, Any]) -> str:
         return "no checkpoint was reached."
     opt = optimises(record)
     low = lowest_variance(record, (64,))
-    text = " ".join(opt[:3]) if opt else "no biased estimator measured."
+    text = " ".join(opt) if opt else "no biased estimator measured."
     if low:
         text += f" Lowest-variance unbiased estimator at B=64, {low[-1]}."
     return text
@@ -215,7 +250,10 @@ def section(out: Path, record: dict[str, Any]) -> list[str]:
     if opt:
         lines += ["**What each biased estimator optimises instead of J** (last checkpoint; "
                   "cosine of its expected gradient with each candidate objective's exact "
-                  "gradient):", "", *[f"- {s}" for s in opt], ""]  # fmt: skip
+                  "gradient, T the answer's tokens with EOS; asymmetry: "
+                  "|u'Dg v - v'Dg u| / (|u'Dg v| + |v'Dg u|) for random directions u, v, 0 "
+                  "exactly when the mean g is the gradient of some objective):", "",
+                  *[f"- {s}" for s in opt], ""]  # fmt: skip
     low = lowest_variance(record)
     if low:
         lines += ["**Lowest-variance unbiased estimator at the suite's batch sizes:** "

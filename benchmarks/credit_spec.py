@@ -44,6 +44,8 @@ class CreditExactSpec:
         seed: the training seed (weights, samples) and the Monte Carlo seed.
         group_size: completions per prompt of rloo and grpo.
         train_batch, lr, max_updates: the REINFORCE schedule (leave-one-out, final credit).
+        asymmetry_pairs: direction pairs of the gradient-field test (``credit_stats.asymmetry``)
+            of each credit mode at the last checkpoint; 0 skips it.
     """
 
     task: tuple[tuple[str, Any], ...]
@@ -59,6 +61,7 @@ class CreditExactSpec:
     train_batch: int = 256
     lr: float = 3e-3
     max_updates: int = 300
+    asymmetry_pairs: int = 2
 
     def __post_init__(self) -> None:
         if "task" not in dict(self.task):
@@ -93,6 +96,7 @@ class CreditExactSpec:
             )
         check_number("lr", self.lr, low=0.0, low_open=True)
         check_int("max_updates", self.max_updates, 1)
+        check_int("asymmetry_pairs", self.asymmetry_pairs, 0)
 
     def estimators(self) -> list[tuple[str, Estimator]]:
         """(label, Estimator) of every credit x baseline, e.g. ``"final g=0.9, rloo"``."""
@@ -104,6 +108,11 @@ class CreditExactSpec:
                 est = Estimator(credit=credit, gamma=gamma, group_size=1, **fields)
                 if grouped:
                     est = replace(est, group_size=self.group_size)
-                label = credit + ("" if gamma == 1.0 else f" g={gamma:g}") + f", {name}"
+                label = f"{credit_label(credit, gamma)}, {name}"
                 out.append((label, est))
         return out
+
+
+def credit_label(credit: str, gamma: float) -> str:
+    """``"final"``, ``"final g=0.9"``: a credit mode with its discount where below 1."""
+    return credit + ("" if gamma == 1.0 else f" g={gamma:g}")

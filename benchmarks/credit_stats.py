@@ -16,6 +16,7 @@ cost a fraction of a second; it also returns each batch's cosine with a referenc
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,3 +212,43 @@ def sampled(
         zero_group_share=float(torch.cat(zero_groups).mean()),
         batches=batches,
     )
+
+
+def asymmetry(
+    policy: torch.nn.Module,
+    task: EnumeratedTask,
+    credit: str,
+    gamma: float,
+    pairs: int = 2,
+    eps: float = 1e-4,
+    seed: int = 0,
+) -> float:
+    """Whether the plain estimator's mean ``g(theta)`` is the gradient of any objective.
+
+    A field is a gradient exactly when its Jacobian is symmetric; this measures
+    ``|u^T Dg v - v^T Dg u| / (|u^T Dg v| + |v^T Dg u|)`` for random directions u, v (central
+    differences of the exact ``Exact.surrogate_gradient``, float64), the largest over ``pairs``
+    pairs: finite-difference noise (~1e-6 or less) for a gradient field such as grad J, order
+    1 for a field that is no objective's gradient.
+    """
+    params = [p for p in policy.parameters() if p.requires_grad]
+    size = sum(p.numel() for p in params)
+    gen = torch.Generator().manual_seed(seed)
+
+    def field_at(shift: torch.Tensor) -> torch.Tensor:
+        moved = copy.deepcopy(policy)
+        with torch.no_grad():
+            offset = 0
+            for p in (q for q in moved.parameters() if q.requires_grad):
+                p.add_(shift[offset : offset + p.numel()].view_as(p))
+                offset += p.numel()
+        return Exact(moved, task).surrogate_gradient(credit, gamma).detach()
+
+    worst = 0.0
+    for _ in range(pairs):
+        u, v = (torch.randn(size, generator=gen, dtype=torch.float64) for _ in range(2))
+        u, v = u / u.norm(), v / v.norm()
+        duv = float((field_at(eps * u) - field_at(-eps * u)) @ v) / (2 * eps)
+        dvu = float((field_at(eps * v) - field_at(-eps * v)) @ u) / (2 * eps)
+        worst = max(worst, abs(duv - dvu) / max(abs(duv) + abs(dvu), 1e-300))
+    return worst

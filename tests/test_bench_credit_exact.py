@@ -78,6 +78,13 @@ def test_biased_rows_are_not(record, name) -> None:
         assert set(bias["objectives"]) >= {"E[R]", "E[T R]"}
 
 
+def test_every_token_and_discounted_means_are_no_gradient_field(record) -> None:
+    asym = record["checkpoints"][-1]["asymmetry"]
+    assert asym["final"] < 1e-6  # grad J: a gradient field (finite-difference noise only)
+    assert asym["every_token"] > 1e-3 and asym["final g=0.5"] > 1e-3
+    assert record["checkpoints"][0]["asymmetry"] == {}  # the last checkpoint only
+
+
 def test_exact_variance_falls_as_one_over_b_and_value_has_no_zero_advantage(record) -> None:
     for point in record["checkpoints"]:
         row = rows(point)["final, none"]

@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt
 
 PLOT_FILE = "credit_exact.png"
 # The plot: a colour, a line style and a marker per baseline.
-COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+COLORS = {"none": "tab:blue", "mean": "tab:orange", "rloo": "tab:green", "grpo": "tab:red",
+          "value": "tab:purple"}  # fmt: skip
 STYLES = {"none": ("--", "o"), "mean": (":", "s"), "rloo": ("-", "^"), "grpo": ("-.", "D"),
           "value": ((0, (6, 2, 1, 2)), "v")}  # fmt: skip
 UNBIASED_COS = 1 - 1e-6  # an expected gradient this aligned with grad J counts as unbiased
@@ -70,7 +71,6 @@ def plot(record: dict[str, Any], path: Path) -> Path:
     points = record["checkpoints"]
     labels = [row["estimator"] for row in points[0]["rows"]] if points else []
     credits = list(dict.fromkeys(label.split(", ")[0] for label in labels)) or ["-"]
-    baselines = list(dict.fromkeys(label.split(", ")[1] for label in labels))
     nrows, ncols = max(1, len(points)), len(credits)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False,
                              sharex=True, sharey=True)  # fmt: skip
@@ -85,7 +85,7 @@ def plot(record: dict[str, Any], path: Path) -> Path:
             err = [[m - c[0] for m, c in zip(mid, cis)], [c[1] - m for m, c in zip(mid, cis)]]
             line, marker = STYLES.get(name, ("-", "o"))
             ax.errorbar(xs, mid, yerr=err, label=name, linestyle=line, marker=marker,
-                        color=COLORS[baselines.index(name) % len(COLORS)], markersize=4,
+                        color=COLORS.get(name, "black"), markersize=4,
                         capsize=2, linewidth=1.3)  # fmt: skip
         for j, credit in enumerate(credits):
             ax = axes[i][j]

@@ -236,6 +236,8 @@ def section(out: Path, record: dict[str, Any]) -> list[str]:
         "(or group) can be enumerated, else MC ± the 95% CI half-width. Advantage correlation "
         "and zero-advantage shares at the smallest batch. grpo: group mean baseline with the "
         "group std scaling; value: the exact V(s_t) as baseline. "
+        "The plot: one batch's cosine with grad J (a batch of zero gradient counts 0); every "
+        "estimator is sampled with the same seed, so lines that coincide hide each other. "
         f"Section: {record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} s CPU.",
         "",
     ]

@@ -7,7 +7,8 @@
 ``run`` trains every run of the suite not yet finished in ``DIR`` (resume), measures throughput
 (once per folder), and writes ``DIR/report.md`` with its PNG plots; ``report`` rebuilds the
 report from a results folder. ``--only`` keys: those of the suite (``runner.select`` lists them;
-quick and full: tune-<arm>, warm-sl, sl-vs-rl, ladder, gamma, explore, throughput, and in full
+quick and full: tune-<arm>, warm-sl, sl-vs-rl, ladder, gamma, explore, throughput,
+credit-exact (credit measured exactly, ``credit_exact.json``, once per folder), and in full
 baseline and sb3). quick and full run in two stages: the tuning grids and the warm start's
 checkpoints first, then the questions built from the picks (a resume picks up either stage).
 ``--executor ray`` runs each run as a
@@ -31,7 +32,8 @@ from pathlib import Path
 from tokengym.errors import ConfigError, DatasetError, MissingDependencyError
 from tokengym.validation import check_choice, check_int
 
-from . import agent_speed, report, runner, throughput
+from . import agent_speed, credit_exact, report, runner, throughput
+from .credit_spec import CREDIT_EXACT, CREDIT_EXACT_FILE
 from .ray_executor import RayOptions, require_ray
 from .suites import SUITES, THROUGHPUT, Suite
 
@@ -113,6 +115,10 @@ def run(
             if progress:
                 print("measuring throughput (question 6)...", file=sys.stderr)
             measure_throughput(suite, out)
+        if CREDIT_EXACT in keys and suite.credit_exact is not None:
+            if progress and not (out / CREDIT_EXACT_FILE).exists():
+                print("measuring credit exactly (credit-exact)...", file=sys.stderr)
+            credit_exact.run(suite.credit_exact, out)  # once per folder, like throughput
         return report.build(out)
 
 

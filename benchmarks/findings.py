@@ -175,13 +175,18 @@ CLAIMS: tuple[tuple[str, Callable[[Mapping[str, Arms]], list[str]]], ...] = (
 )
 
 
-def findings(groups: Mapping[str, Arms]) -> list[str]:
-    """The Findings section's lines: per claim its generated sentences (or "not run")."""
+def findings(groups: Mapping[str, Arms], exact: Mapping[str, Any] | None = None) -> list[str]:
+    """The Findings section's lines: per claim its generated sentences (or "not run"), and
+    the exact-credit section's headline where ``exact`` (``credit_exact.json``) is given."""
     lines = ["## Findings (each sentence generated from the numbers below)", ""]
     for claim, build in CLAIMS:
         sentences = build(groups)
         body = " ".join(sentences) if sentences else "not measured in this suite (no runs)."
         lines.append(f"- **{claim}.** {body}")
+    if exact is not None:
+        from .credit_report import headline
+
+        lines.append(f"- **Credit measured exactly.** {headline(exact)}")
     return [*lines, ""]
 
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import findings, plots, stats
+from . import credit_report, findings, plots, stats
+from .credit_spec import CREDIT_EXACT_FILE
 from .runner import read_rows
 from .suites import RunSpec
 
@@ -230,8 +231,10 @@ def build(out: Path) -> str:
             NOTE.format(t=some["threshold"]),
             "",
         ]
-    if any(k in groups for k in ("sl-vs-rl", "ladder", "gamma", "explore")):
-        lines += findings.findings(groups)
+    exact_path = out / CREDIT_EXACT_FILE
+    exact = json.loads(exact_path.read_text()) if exact_path.exists() else None
+    if any(k in groups for k in ("sl-vs-rl", "ladder", "gamma", "explore")) or exact:
+        lines += findings.findings(groups, exact)
     lines += findings.picks_table(groups)
     if conclusions:
         lines += ["## Conclusions (generated from the numbers below)", "", *conclusions, ""]
@@ -252,6 +255,8 @@ def build(out: Path) -> str:
             limits = [agent_speed.PolicyLimit(**r) for r in speed["limits"]]
             lines += ["Each custom agent against its policy's limit (CLI defaults):", ""]
             lines += [agent_speed.limit_table(limits), ""]
+    if exact is not None:
+        lines += credit_report.section(out, exact)
     if failed:
         lines += ["## Failed runs", ""]
         lines += [f"- {md(r['run_id'])} {md(r['spec']['agent'])}: {md(r['error'])}" for r in failed]

@@ -33,6 +33,7 @@ from ..agents.config import (
     SB3_AGENTS,
     TrainConfig,
 )
+from .credit_spec import CREDIT_EXACT, CreditExactSpec
 
 # The ways to credit tokens that questions 2 and 3 compare, as (env reward_mode, REINFORCE
 # credit): R on the last token, R on every token, G_0 on every token, and the env's dense
@@ -308,6 +309,8 @@ class Suite:
     Attributes:
         name: "quick", "full", ...
         questions: questions 1-5 (learning runs).
+        credit_exact: the exact-credit section (``credit_exact.py``), ``--only credit-exact``;
+            None: the suite has none.
         throughput: kwargs of ``throughput.measure`` (question 6, env steps/s).
         agent_throughput: agents whose training tokens/s question 6 measures.
         agent_measure: ``{"iterations": updates timed (custom agents), "total_timesteps": env
@@ -328,12 +331,18 @@ class Suite:
     throughput_task: tuple[tuple[str, Any], ...] = (("task", "target"),)
     staged: Any = None  # a Staged: tuning + warm start first, its questions from the picks
     env_scaling: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    credit_exact: CreditExactSpec | None = None  # the exact-credit section (None: not run)
 
     def __post_init__(self) -> None:
         keys = [q.key for q in self.questions]
-        if len(set(keys)) != len(keys) or THROUGHPUT in keys:
+        if len(set(keys)) != len(keys) or THROUGHPUT in keys or CREDIT_EXACT in keys:
             raise ConfigError(
-                f"questions={keys!r} is invalid; expected unique keys, not 'throughput'"
+                f"questions={keys!r} is invalid; expected unique keys, not 'throughput' or "
+                f"{CREDIT_EXACT!r}"
+            )
+        if self.credit_exact is not None and not isinstance(self.credit_exact, CreditExactSpec):
+            raise ConfigError(
+                f"credit_exact={self.credit_exact!r} is invalid; expected a CreditExactSpec or None"
             )
         for agent in self.agent_throughput:
             check_choice("agent_throughput", agent, AGENTS)
@@ -346,7 +355,8 @@ class Suite:
             later = ("sl-vs-rl", "ladder", "ladder-test", "gamma", "explore")
             keys += [k for k in (q.key for q in first_stage(self.staged)) if k not in keys]
             keys += [k for k in later if k not in keys]
-        return (*keys, THROUGHPUT)
+        extra = () if self.credit_exact is None else (CREDIT_EXACT,)
+        return (*keys, THROUGHPUT, *extra)
 
     def first_keys(self) -> tuple[str, ...]:
         """The ``--only`` keys of stage 1 (tuning, warm-start checkpoints)."""
@@ -661,6 +671,18 @@ QUICK_SCALING: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 FULL_SCALING: dict[str, dict[str, Any]] = {"scaling": {"repeats": 5}, "goals": {"repeats": 5}}
 
+# The exact-credit section (credit_exact.py) on the ladder's enumerable rung: the full suite
+# measures every credit x baseline at 3 checkpoints; quick one checkpoint, fewer of each.
+FULL_CREDIT_EXACT = CreditExactSpec(task=LADDER["1-2"])
+QUICK_CREDIT_EXACT = CreditExactSpec(
+    task=LADDER["1-2"],
+    levels=(0.25,),
+    credits=(("final", 1.0), ("every_token", 1.0), ("final", 0.5)),
+    baselines=("none", "rloo", "value"),
+    batch_sizes=(8, 64, 512),
+    asymmetry_pairs=0,  # ~4 s a credit mode: the full suite's
+)
+
 SUITES: dict[str, Suite] = {
     # Seconds: CI and the tests (two seeds, two updates or 64 env steps per run).
     "smoke": Suite(
@@ -687,6 +709,7 @@ SUITES: dict[str, Suite] = {
         agent_measure={"iterations": 10, "total_timesteps": 1024},
         env_scaling=QUICK_SCALING,
         staged=make_staged(5_120, (0, 1), (1e-3, 3e-3), (256,), 22, (900,)),
+        credit_exact=QUICK_CREDIT_EXACT,
     ),
     # At most 75 minutes on 2 cores with --workers 2: every arm tuned (4 lrs x 3 batch sizes, 2
     # tuning seeds), Q1-Q4 on 20 evaluation seeds, Q5 (baselines) and Q6 (SB3) on 10, and
@@ -714,5 +737,6 @@ SUITES: dict[str, Suite] = {
             WARM_UPDATES,
             TUNING_SEEDS,
         ),
+        credit_exact=FULL_CREDIT_EXACT,
     ),
 }

@@ -141,7 +141,7 @@ def dense_step_arrays(
     """`dense_step` on int arrays (the vector env's hot path): the same values, with one
     `np.maximum` for the max instead of four array operations."""
     phi = matched / np.maximum(generated, reference_length)
-    return gamma * phi - state, phi
+    return (phi if gamma == 1.0 else gamma * phi) - state, phi  # 1.0 * phi is phi, bit for bit
 
 
 # The vector env's rules where an array form is faster; the others are STEP_RULES'.

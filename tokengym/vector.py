@@ -147,6 +147,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
         self._stops = self._masked.copy()  # (V,) tokens that end an episode: those and EOS
         self._stops[p.tokenizer.eos_id] = True
+        self._vocab, self._pad_id = vocab, p.tokenizer.pad_id  # properties of the tokenizer
         # (V,) the stop code of a token that ends an episode (a plain token only ends one at the
         # budget): one lookup instead of two masks and two wheres.
         self._stop_codes = np.where(self._masked, STOP_INVALID, STOP_MAX_LENGTH)
@@ -182,7 +183,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:
         p = self.problem
         self._obs[rows] = np.take(p.templates, indices, axis=0)
-        self._state[:, rows] = self._starting[:, indices]
+        self._state[:, rows] = self._starting.take(indices, axis=1)
         self._base[rows] += self._row_base[rows]
         self._info.reset_rows(rows, indices)
         self._phi[rows] = 0.0
@@ -281,15 +282,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     def _check_actions(self, actions: object, pending: np.ndarray) -> np.ndarray:
         """Token ids of the stepping sub-envs; the `pending` (resetting) rows get PAD (their
         action is ignored)."""
-        array = np.asarray(actions)
-        vocab = self.problem.vocab_size
+        array, vocab = np.asarray(actions), self._vocab
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu":
             raise InvalidActionError(
                 f"actions must be an int array of shape ({self.num_envs},) with token ids in "
                 f"[0, {vocab - 1}], got dtype {array.dtype} shape {array.shape}"
             )
         tokens = array.astype(np.int64)  # a copy: the caller's array is never written
-        tokens[pending] = self.problem.tokenizer.pad_id
+        tokens[pending] = self._pad_id
         # One reduction checks both bounds: a negative id read as unsigned is above any V.
         if np.maximum.reduce(tokens.view(np.uint64)) >= vocab:
             first = int(np.argmax((tokens < 0) | (tokens >= vocab)))
@@ -371,9 +371,10 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         )
         rewards = np.asarray(shaped, dtype=np.float64)  # a fresh array from the rule
         rewards[pending] = 0.0
-        # A copy: the progress rule's state is the env's own `_matched`. Every row takes its
-        # new state; the ending and pending rows are reset before they step again.
-        self._phi = np.array(state, dtype=np.float64)
+        # Every row takes its new state; the ending and pending rows are reset before they
+        # step again. The progress rule's state is the env's own int `_matched`, which asarray
+        # copies into a float array; the dense rule's is already a fresh float array.
+        self._phi = np.asarray(state, dtype=np.float64)
         return rewards, phi_before
 
     def _reset_same_step(
@@ -414,12 +415,14 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         their rows, completions, sequence rewards, successes and stop reasons."""
         p = self.problem
         stop = self._stop_codes[tokens[rows]]
-        kept = self._generated[rows] - (stop != STOP_MAX_LENGTH)  # EOS or a masked token dropped
-        index = self._index[rows]
+        state = dict(zip(STATE_FIELDS, self._state.take(rows, axis=1)))  # one gather
+        index, generated, matched = state["index"], state["generated"], state["matched"]
+        length = state["reference_length"]
+        kept = generated - (stop != STOP_MAX_LENGTH)  # EOS or a masked token dropped
         completions = self._completions(rows, kept) if p.text_infos or not p.scores_by_ids else None
         invalid = stop == STOP_INVALID
         if p.scores_by_ids:
-            exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
+            exact = (matched == kept) & (kept == length)
             sequence = exact.astype(np.float64)
         elif p.exact_reward:  # exact match: compare the texts without a call per episode
             sequence = (completions == self._info.references[index]).astype(np.float64)
@@ -437,14 +440,8 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         if rule is None:
             rewards[rows] = sequence
         else:
-            shaped = rule.last(
-                self._matched[rows],
-                self._generated[rows],
-                self._reference_length[rows],
-                phi_before[rows],
-                p.gamma,
-                stop == STOP_EOS,
-            )
+            eos = stop == STOP_EOS
+            shaped = rule.last(matched, generated, length, phi_before[rows], p.gamma, eos)
             rewards[rows] = shaped + sequence
         success = ~invalid & (sequence >= p.success_threshold)
         return rows, completions, sequence, success, stop

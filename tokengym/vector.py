@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,48 +21,17 @@ from .options import (
     row_prefixes,
     state_after,
 )
-from .problem import Problem, ProblemAttributes, build_problem, check_keywords
+from .problem import ProblemAttributes, build_problem, check_keywords
 from .rewards import ARRAY_STEP_RULES, score
-from .tokenizer import Tokenizer, TokenizerLike, character_table
+from .tokenizer import character_table
 from .validation import check_env_int
 from .vector_infos import VectorInfos
+from .vector_state import STATE_FIELDS, fast_decode, starting_state
 
-# The fields of a row's integer state (`TokenGenVectorEnv._state`), in order.
-STATE_FIELDS = (
-    "index",
-    "start",
-    "base",
-    "ref_base",
-    "reference_length",
-    "generated",
-    "matched",
-    "elapsed",
-)
 # Stop reasons by code: indices of STOP_REASONS.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
 AUTORESET_MODES = [mode.value for mode in AutoresetMode]
 VECTOR_ARGUMENTS = ("num_envs", "max_episode_steps", "copy", "render_mode", "autoreset_mode")
-
-
-def fast_decode(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
-    """`tokenizer.decode`, or the HF method it calls (the same text, one Python call less)."""
-    if type(tokenizer).decode is Tokenizer.decode:
-        return tokenizer.hf.decode  # type: ignore[attr-defined]  # skips special tokens
-    return tokenizer.decode
-
-
-def starting_state(p: Problem) -> np.ndarray:
-    """(fields, prompts) int64: each prompt's state at reset, `base` less the row's offset."""
-    prompts = np.arange(p.num_prompts)
-    columns = {
-        "index": prompts,
-        "start": p.generation_start,
-        "base": p.generation_start,
-        "ref_base": prompts * p.reference_table.shape[1],
-        "reference_length": p.reference_lengths,
-    }
-    zeros = np.zeros(p.num_prompts, dtype=np.int64)
-    return np.stack([columns.get(name, zeros) for name in STATE_FIELDS]).astype(np.int64)
 
 
 class TokenGenVectorEnv(ProblemAttributes, VectorEnv):

@@ -4,6 +4,7 @@ step does not change with, or change, the steps after it; the action checks are 
 from __future__ import annotations
 
 import copy
+import pickle
 from typing import Any
 
 import gymnasium as gym
@@ -82,3 +83,20 @@ def test_out_of_range_actions_raise_except_in_rows_that_are_resetting() -> None:
         env.step(np.array([-1, eos]))
     with pytest.raises(InvalidActionError, match="actions must be an int array of shape"):
         env.step(np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("clone", [pickle.loads, copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_a_clone_mid_episode_steps_as_the_original(clone: Any) -> None:
+    env = make().unwrapped
+    env.reset(seed=2)
+    batches = actions_for(env, 30)
+    env.step(batches[0])
+    twin = clone(pickle.dumps(env) if clone is pickle.loads else env)
+    for batch in batches[1:]:
+        mine, theirs = env.step(batch), twin.step(batch)
+        for a, b in zip(mine[:4], theirs[:4]):
+            assert a.tolist() == b.tolist()
+        assert {k: v.tolist() for k, v in mine[4].items()} == {
+            k: v.tolist() for k, v in theirs[4].items()
+        }
+    assert twin._flat_obs.base is not None and twin._generated.base is twin._state

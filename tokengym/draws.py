@@ -23,6 +23,14 @@ class PromptDraws:
         self.flat_draws = self.draws.reshape(-1)
         self.row_offsets = np.arange(num_envs, dtype=np.int64) * PROMPT_DRAW_BLOCK
 
+    def __getstate__(self) -> dict[str, object]:
+        # `flat_draws` is a view of `draws`: pickle and deepcopy would cut it from its base.
+        return {k: v for k, v in self.__dict__.items() if k != "flat_draws"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.flat_draws = self.draws.reshape(-1)
+
     def seed(self, seed: object, rows: np.ndarray) -> None:
         """Seeds sub-env i with seed + i (an int) or seed[i] (a sequence), as `SyncVectorEnv`;
         a row with no seed keeps its generator (or gets a random one on the first reset)."""

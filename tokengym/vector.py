@@ -126,11 +126,21 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._specials = p.special_tokens  # may not be in a prefix
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
-        self._flat_obs = self._obs.reshape(-1)  # a view: _obs is only ever written in place
-        # The integer state of every row, one row of `_state` per field (the attributes below
-        # are views of it): a reset is then one gather of the prompts' starting values.
+        # The integer state of every row, one row of `_state` per field: a reset is then one
+        # gather of the prompts' starting values (`_bind_views` names the fields).
         self._state = np.zeros((len(STATE_FIELDS), num_envs), dtype=np.int64)
         self._starting = starting_state(p)
+        self._bind_views()
+        self._phi = np.zeros(num_envs, dtype=np.float64)
+        self._needs_reset = np.ones(num_envs, dtype=bool)
+        self._pending = self._rows  # np.flatnonzero(self._needs_reset), kept with it
+        self._started = False
+        self._broken = ""  # the error that interrupted a step: only a full reset clears it
+        self._draws = PromptDraws(num_envs, p.num_prompts)
+
+    def _bind_views(self) -> None:
+        """The views of `_obs` and `_state` that the step writes through (only ever in place)."""
+        self._flat_obs = self._obs.reshape(-1)
         (
             self._index,
             self._start,
@@ -141,12 +151,16 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             self._matched,
             self._elapsed,
         ) = self._state
-        self._phi = np.zeros(num_envs, dtype=np.float64)
-        self._needs_reset = np.ones(num_envs, dtype=bool)
-        self._pending = self._rows  # np.flatnonzero(self._needs_reset), kept with it
-        self._started = False
-        self._broken = ""  # the error that interrupted a step: only a full reset clears it
-        self._draws = PromptDraws(num_envs, p.num_prompts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle and deepcopy copy each array on its own, which would cut the views from
+        # their bases: they are dropped here and bound again on load.
+        views = ("_flat_obs", *(f"_{name}" for name in STATE_FIELDS))
+        return {k: v for k, v in self.__dict__.items() if k not in views}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
 
     # ------------------------------------------------------------------ reset
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:

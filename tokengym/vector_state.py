@@ -10,7 +10,8 @@ import numpy as np
 from .problem import Problem
 from .tokenizer import Tokenizer, TokenizerLike
 
-# The fields of a row's integer state (`TokenGenVectorEnv._state`), in order.
+# The fields of a row's integer state (`TokenGenVectorEnv._state`), in order; the env's view
+# of each is the attribute `_<field>`.
 STATE_FIELDS = (
     "index",
     "start",

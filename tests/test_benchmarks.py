@@ -121,6 +121,8 @@ def test_throughput_section_reports_scaling_against_n_and_vocabulary(results: Pa
         "bare numpy batch, char, N=8",
         "TokenGen-v0 (gym.make)",
         "CartPole-v1 (gym.make)",
+        "native vector, char, terminal, N=8",
+        "native vector, char, terminal, numeric infos, N=8",
     ]
     measured = [*record["scaling"]["num_envs"].values(), *record["scaling"]["vocab"].values()]
     for r in [*measured, *goals["results"].values()]:

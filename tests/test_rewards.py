@@ -289,3 +289,21 @@ def test_the_single_envs_scalar_dense_rule_gives_the_array_rules_values_exactly(
                     args = (matched, generated, length, state, gamma)
                     assert scalar(*args) == array(*args)  # same floats, bit for bit
     assert scalar(1, 1, 4, 0.0, 0.5) == (0.125, 0.25)
+
+
+def test_the_vector_envs_array_dense_rule_gives_the_shared_rules_values_exactly() -> None:
+    from tokengym.rewards import ARRAY_STEP_RULES, STEP_RULES
+
+    fast, shared = ARRAY_STEP_RULES["dense"].step, STEP_RULES["dense"].step
+    assert fast is not shared and ARRAY_STEP_RULES["progress"] is STEP_RULES["progress"]
+    grid = [
+        (m, g, n) for n in range(-1, 5) for g in range(1, 8) for m in range(min(g, max(n, 0)) + 1)
+    ]
+    matched, generated, length = (np.array(column, dtype=np.int64) for column in zip(*grid))
+    for state, gamma in ((0.0, 1.0), (0.25, 0.9), (1 / 3, 0.5)):
+        states = np.full(len(grid), state)
+        for got, want in zip(
+            fast(matched, generated, length, states, gamma),
+            shared(matched, generated, length, states, gamma),
+        ):
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()  # bit for bit

@@ -251,6 +251,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._index = self._start = self._generated = self._matched = 0
         self._phi = 0.0
         self._reference: list[int] = []
+        self._reference_length = 0  # len(self._reference), read on every step
         self._info: dict[str, Any] = {}
         self._prompt_infos: dict[int, dict[str, Any]] = {}
         self._draws: list[int] = []
@@ -291,6 +292,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._generated = self._matched = 0
         self._phi = 0.0
         self._reference = self._reference_ids[index]
+        self._reference_length = len(self._reference)
         self._ended, self._started = False, True
         # The info of every step of this episode but the last (steps copy it), built once a prompt.
         self._info = info = self._prompt_infos.get(index) or self._prompt_info(index)
@@ -365,8 +367,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         n += 1
         self._generated = n
         # Count the leading tokens that agree with the reference: Phi and exact match use it.
-        reference = self._reference
-        if self._matched == n - 1 and n <= len(reference) and reference[n - 1] == token:
+        length = self._reference_length
+        if self._matched == n - 1 and n <= length and self._reference[n - 1] == token:
             self._matched = n
         if self._stops[token] or n == self._max_new:  # one test on the common path
             if token == self._eos_id:
@@ -376,9 +378,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             return self._finish("max_length")
         reward = 0.0
         if self._shape is not None:
-            reward, self._phi = self._shape(
-                self._matched, n, len(reference), self._phi, self._gamma
-            )
+            reward, self._phi = self._shape(self._matched, n, length, self._phi, self._gamma)
         if self.render_mode == "human":
             self.render()
         info = self._info.copy()

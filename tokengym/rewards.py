@@ -15,6 +15,8 @@ import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .errors import ConfigError, RewardError, unknown_name
 
 RewardFn = Callable[[str, str, "str | None"], float]
@@ -126,6 +128,26 @@ def dense_step_scalar(
 SCALAR_STEP_RULES: dict[str, StepRule | None] = {
     **STEP_RULES,
     "dense": StepRule(dense_step_scalar, dense_last),
+}
+
+
+def dense_step_arrays(
+    matched: np.ndarray,
+    generated: np.ndarray,
+    reference_length: np.ndarray,
+    state: np.ndarray,
+    gamma: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`dense_step` on int arrays (the vector env's hot path): the same values, with one
+    `np.maximum` for the max instead of four array operations."""
+    phi = matched / np.maximum(generated, reference_length)
+    return (phi if gamma == 1.0 else gamma * phi) - state, phi  # 1.0 * phi is phi, bit for bit
+
+
+# The vector env's rules where an array form is faster; the others are STEP_RULES'.
+ARRAY_STEP_RULES: dict[str, StepRule | None] = {
+    **STEP_RULES,
+    "dense": StepRule(dense_step_arrays, dense_last),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,22 +22,16 @@ from .options import (
     state_after,
 )
 from .problem import ProblemAttributes, build_problem, check_keywords
-from .rewards import STEP_RULES, score
-from .tokenizer import Tokenizer, TokenizerLike, character_table
+from .rewards import ARRAY_STEP_RULES, score
+from .tokenizer import character_table
 from .validation import check_env_int
 from .vector_infos import VectorInfos
+from .vector_state import STATE_FIELDS, fast_decode, starting_state
 
 # Stop reasons by code: indices of STOP_REASONS.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
 AUTORESET_MODES = [mode.value for mode in AutoresetMode]
 VECTOR_ARGUMENTS = ("num_envs", "max_episode_steps", "copy", "render_mode", "autoreset_mode")
-
-
-def fast_decode(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
-    """`tokenizer.decode`, or the HF method it calls (the same text, one Python call less)."""
-    if type(tokenizer).decode is Tokenizer.decode:
-        return tokenizer.hf.decode  # type: ignore[attr-defined]  # skips special tokens
-    return tokenizer.decode
 
 
 class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
@@ -114,35 +108,67 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._chars = None if table is None else np.array(table, dtype="<U1")
         self._rows = np.arange(num_envs)
         self._offsets = np.arange(p.max_new_tokens)
+        # Flat views and flat row offsets: one 1-D fancy index per step costs a third of a 2-D one.
+        self._row_base = self._rows * length  # flat index of each row's BOS slot in _obs
+        self._ref_flat = p.reference_table.reshape(-1)
         self._info = VectorInfos(p, num_envs)
         self._decode = fast_decode(p.tokenizer)
         self._masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
         self._stops = self._masked.copy()  # (V,) tokens that end an episode: those and EOS
         self._stops[p.tokenizer.eos_id] = True
+        self._vocab, self._pad_id = vocab, p.tokenizer.pad_id  # properties of the tokenizer
+        # (V,) the stop code of a token that ends an episode (a plain token only ends one at the
+        # budget): one lookup instead of two masks and two wheres.
+        self._stop_codes = np.where(self._masked, STOP_INVALID, STOP_MAX_LENGTH)
+        self._stop_codes[p.tokenizer.eos_id] = STOP_EOS
         self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
-        self._rule = STEP_RULES[p.reward_mode]  # the reward mode's per-step rule (None: terminal)
+        self._rule = ARRAY_STEP_RULES[p.reward_mode]  # the mode's per-step rule (None: terminal)
         self._specials = p.special_tokens  # may not be in a prefix
         # Per sub-env state.
         self._obs = np.repeat(p.templates[:1], num_envs, axis=0)
-        self._index = np.zeros(num_envs, dtype=np.int64)
-        self._start = np.zeros(num_envs, dtype=np.int64)
-        self._generated = np.zeros(num_envs, dtype=np.int64)
-        self._matched = np.zeros(num_envs, dtype=np.int64)
-        self._reference_length = np.zeros(num_envs, dtype=np.int64)
+        # The integer state of every row, one row of `_state` per field: a reset is then one
+        # gather of the prompts' starting values (`_bind_views` names the fields).
+        self._state = np.zeros((len(STATE_FIELDS), num_envs), dtype=np.int64)
+        self._starting = starting_state(p)
+        self._bind_views()
         self._phi = np.zeros(num_envs, dtype=np.float64)
-        self._elapsed = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.ones(num_envs, dtype=bool)
+        self._pending = self._rows  # np.flatnonzero(self._needs_reset), kept with it
         self._started = False
         self._broken = ""  # the error that interrupted a step: only a full reset clears it
         self._draws = PromptDraws(num_envs, p.num_prompts)
+
+    def _bind_views(self) -> None:
+        """The views of `_obs` and `_state` that the step writes through (only ever in place)."""
+        self._flat_obs = self._obs.reshape(-1)
+        (
+            self._index,
+            self._start,
+            self._base,  # flat index of each row's first generated slot in _obs
+            self._ref_base,  # flat index of its reference's row in the reference table
+            self._reference_length,
+            self._generated,
+            self._matched,
+            self._elapsed,
+        ) = self._state
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle and deepcopy copy each array on its own, which would cut the views from
+        # their bases: they are dropped here and bound again on load.
+        views = ("_flat_obs", *(f"_{name}" for name in STATE_FIELDS))
+        return {k: v for k, v in self.__dict__.items() if k not in views}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
 
     # ------------------------------------------------------------------ reset
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:
         p = self.problem
         self._obs[rows] = np.take(p.templates, indices, axis=0)
-        self._index[rows], self._start[rows] = indices, p.generation_start[indices]
-        self._reference_length[rows] = p.reference_lengths[indices]
-        self._generated[rows] = self._matched[rows] = self._elapsed[rows] = 0
+        self._state[:, rows] = self._starting.take(indices, axis=1)
+        self._base[rows] += self._row_base[rows]
+        self._info.reset_rows(rows, indices)
         self._phi[rows] = 0.0
         self._needs_reset[rows] = False
 
@@ -218,6 +244,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         if prefixes is not None:
             self._advance(rows, [prefixes[row] for row in rows])
         self._started, self._broken = True, ""
+        self._pending = np.flatnonzero(self._needs_reset)
         infos = self._infos()
         if len(rows) < self.num_envs:
             infos = self._only(infos, self._reset_rows_mask(rows))
@@ -235,98 +262,109 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         return mask
 
     # ------------------------------------------------------------------- step
-    def _check_actions(self, actions: object, active: np.ndarray) -> np.ndarray:
-        """Token ids of the stepping sub-envs; resetting ones get PAD (their action is ignored)."""
-        array = np.asarray(actions)
+    def _check_actions(self, actions: object, pending: np.ndarray) -> np.ndarray:
+        """Token ids of the stepping sub-envs; the `pending` (resetting) rows get PAD (their
+        action is ignored)."""
+        array, vocab = np.asarray(actions), self._vocab
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu":
             raise InvalidActionError(
                 f"actions must be an int array of shape ({self.num_envs},) with token ids in "
-                f"[0, {self.problem.vocab_size - 1}], got dtype {array.dtype} shape {array.shape}"
+                f"[0, {vocab - 1}], got dtype {array.dtype} shape {array.shape}"
             )
-        tokens = array.astype(np.int64)
-        tokens[~active] = self.problem.tokenizer.pad_id
-        if tokens.min() < 0 or tokens.max() >= self.problem.vocab_size:
-            first = int(np.argmax((tokens < 0) | (tokens >= self.problem.vocab_size)))
+        tokens = array.astype(np.int64)  # a copy: the caller's array is never written
+        tokens[pending] = self._pad_id
+        # One reduction checks both bounds: a negative id read as unsigned is above any V.
+        if np.maximum.reduce(tokens.view(np.uint64)) >= vocab:
+            first = int(np.argmax((tokens < 0) | (tokens >= vocab)))
             raise InvalidActionError(
                 f"action {tokens[first]} of sub-env {first} is out of range: token ids "
-                f"run from 0 to {self.problem.vocab_size - 1}"
+                f"run from 0 to {vocab - 1}"
             )
         return tokens
 
     def step(
         self, actions: object
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Steps every sub-env at once; whole-batch array operations, rows masked by `active`."""
+        """Steps every sub-env at once; whole-batch array operations, the resetting rows
+        (ended on the previous step, NextStep mode) patched by index."""
         if not self._started:
             raise ResetNeeded("step() called before reset(); call reset() first")
         if self._broken:
             raise ResetNeeded(self._broken_message("step()"))
-        resetting = self._needs_reset  # only in NEXT_STEP mode: ended on the previous step
-        if self.autoreset_mode is AutoresetMode.DISABLED and resetting.any():
+        pending = self._pending  # only in NEXT_STEP mode: ended on the previous step
+        if self.autoreset_mode is AutoresetMode.DISABLED and len(pending):
             raise ResetNeeded(
-                f"step() called on sub-envs {np.flatnonzero(resetting).tolist()} after their "
+                f"step() called on sub-envs {pending.tolist()} after their "
                 f"episodes ended; with autoreset_mode=DISABLED call "
                 f"reset(options={{'reset_mask': mask}}) first"
             )
-        active = ~resetting
-        tokens = self._check_actions(actions, active)  # raises before any state changes
+        tokens = self._check_actions(actions, pending)  # raises before any state changes
         try:
-            return self._step(tokens, active, resetting)
+            return self._step(tokens, pending)
         except BaseException as exc:  # a reward error, an interrupt: rows are left mid-step
             self._broken = f"{type(exc).__name__}: {exc}"
             raise
 
     def _step(
-        self, tokens: np.ndarray, active: np.ndarray, resetting: np.ndarray
+        self, tokens: np.ndarray, pending: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         p = self.problem
-        position = self._generated  # where the token goes; resetting rows may be at the budget
-        n = position + 1
-        # Resetting rows write into their BOS slot; their reset below rewrites the whole row.
-        self._obs[self._rows, np.where(active, self._start + position, 0)] = tokens
-        self._generated = n
-        eos = tokens == p.tokenizer.eos_id
-        invalid = self._masked[tokens]  # PAD, BOS, SEP
-        ended = active & (self._stops[tokens] | (n == p.max_new_tokens))
+        generated = self._generated  # where the token goes; pending rows may be at the budget
+        write = self._base + generated
+        # Pending rows write into their BOS slot; their reset below rewrites the whole row.
+        write[pending] = self._row_base[pending]
+        self._flat_obs[write] = tokens
         # Leading tokens that agree with the reference: Phi and exact-match scoring use them.
         # The table holds -1 past each reference (never a token) and has max_new + 1 columns.
-        expected = p.reference_table[self._index, position]
-        self._matched += (self._matched == position) & (expected == tokens)
-        rule = self._rule
-        if rule is None:
-            rewards = np.zeros(self.num_envs, dtype=np.float64)
-        else:  # the ending rows get their reward in _finish, the resetting rows a fresh state
-            going = active & ~ended
-            shaped, state = rule.step(self._matched, n, self._reference_length, self._phi, p.gamma)
-            rewards = np.where(going, shaped, 0.0)
-            self._phi = np.where(going, state, self._phi)
-        end = None
-        if ended.any():
-            rows = np.flatnonzero(ended)
-            stop = np.where(
-                eos[rows], STOP_EOS, np.where(invalid[rows], STOP_INVALID, STOP_MAX_LENGTH)
-            )
-            end = self._finish(rows, n[rows] - (eos | invalid)[rows], stop, rewards)
-        terminated = ended
+        expected = self._ref_flat[self._ref_base + generated]
+        self._matched += (self._matched == generated) & (expected == tokens)
+        generated += 1  # in place: now the count after this step's token
+        ended = self._stops[tokens]
+        ended |= generated == p.max_new_tokens
+        ended[pending] = False
+        rewards, phi_before = self._shaping(pending)
+        rows = np.flatnonzero(ended)
+        end = self._finish(rows, tokens, phi_before, rewards) if len(rows) else None
+        terminated, done, done_rows = ended, ended.copy(), rows
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
-            self._elapsed += active
-            truncated = active & (self._elapsed >= self.max_episode_steps)
-        if resetting.any():
-            rows = np.flatnonzero(resetting)
-            self._reset_rows(rows, self._draws.draw(rows))
+            self._elapsed += 1  # the pending rows' count is reset to 0 below
+            truncated = self._elapsed >= self.max_episode_steps
+            truncated[pending] = False
+            done = ended | truncated
+            done_rows = np.flatnonzero(done)
+        if len(pending):
+            self._reset_rows(pending, self._draws.draw(pending))
         infos = self._infos(end)
-        done = terminated | truncated
         if self.autoreset_mode is AutoresetMode.SAME_STEP:
-            if done.any():
-                infos = self._reset_same_step(done, infos)
+            if len(done_rows):
+                infos = self._reset_same_step(done, done_rows, infos)
         else:
-            self._needs_reset = done
+            self._needs_reset, self._pending = done, done_rows
         return self._observation(), rewards, terminated, truncated, infos
 
-    def _reset_same_step(self, done: np.ndarray, final: dict[str, Any]) -> dict[str, Any]:
-        """Resets the `done` sub-envs now; their last observation and info go in the infos."""
-        rows = np.flatnonzero(done)
+    def _shaping(self, pending: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This step's shaped rewards (0 on pending rows; `_finish` overwrites the ending rows)
+        and the shaping states before it (the ending rows' last reward needs them)."""
+        p, rule, phi_before = self.problem, self._rule, self._phi
+        if rule is None:
+            return np.zeros(self.num_envs, dtype=np.float64), phi_before
+        shaped, state = rule.step(
+            self._matched, self._generated, self._reference_length, phi_before, p.gamma
+        )
+        rewards = np.asarray(shaped, dtype=np.float64)  # a fresh array from the rule
+        rewards[pending] = 0.0
+        # Every row takes its new state; the ending and pending rows are reset before they
+        # step again. The progress rule's state is the env's own int `_matched`, which asarray
+        # copies into a float array; the dense rule's is already a fresh float array.
+        self._phi = np.asarray(state, dtype=np.float64)
+        return rewards, phi_before
+
+    def _reset_same_step(
+        self, done: np.ndarray, rows: np.ndarray, final: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Resets the `done` sub-envs (`rows`) now; their last observation and info go in the
+        infos."""
         final_obs = np.full(self.num_envs, None, dtype=object)
         for row in rows:
             final_obs[row] = self._obs[row].copy()
@@ -339,13 +377,13 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     def _completions(self, rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
         """The texts of the ended rows' completions (EOS and a masked last token excluded)."""
         p = self.problem
-        columns = self._start[rows, None] + self._offsets  # (k, max_new_tokens)
         # The generated ids, then the ending EOS or masked token and PAD: specials, which the
-        # character and batch tables decode to "".
-        tokens = self._obs[rows[:, None], columns]
+        # character and batch tables decode to "". One flat gather of (k, max_new_tokens).
+        tokens = self._flat_obs[self._base[rows, None] + self._offsets]
         completions = np.empty(len(rows), dtype=object)
         if self._chars is not None:
-            completions[:] = self._chars[tokens].view(f"<U{p.max_new_tokens}").ravel()
+            texts = self._chars[tokens].view(f"<U{p.max_new_tokens}").ravel()
+            completions[:] = texts.tolist()  # Python strings at once, not one per assignment
         elif self._batch_decode is not None:
             completions[:] = self._batch_decode(tokens)
         else:
@@ -354,16 +392,20 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         return completions
 
     def _finish(
-        self, rows: np.ndarray, kept: np.ndarray, stop: np.ndarray, rewards: np.ndarray
+        self, rows: np.ndarray, tokens: np.ndarray, phi_before: np.ndarray, rewards: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Scores the episodes that ended on this step: their rows, completions, sequence
-        rewards, successes and stop reasons."""
+        """Scores the episodes that ended on this step (`rows`, their last tokens in `tokens`):
+        their rows, completions, sequence rewards, successes and stop reasons."""
         p = self.problem
-        index = self._index[rows]
+        stop = self._stop_codes[tokens[rows]]
+        state = dict(zip(STATE_FIELDS, self._state.take(rows, axis=1)))  # one gather
+        index, generated, matched = state["index"], state["generated"], state["matched"]
+        length = state["reference_length"]
+        kept = generated - (stop != STOP_MAX_LENGTH)  # EOS or a masked token dropped
         completions = self._completions(rows, kept) if p.text_infos or not p.scores_by_ids else None
         invalid = stop == STOP_INVALID
         if p.scores_by_ids:
-            exact = (self._matched[rows] == kept) & (kept == self._reference_length[rows])
+            exact = (matched == kept) & (kept == length)
             sequence = exact.astype(np.float64)
         elif p.exact_reward:  # exact match: compare the texts without a call per episode
             sequence = (completions == self._info.references[index]).astype(np.float64)
@@ -381,14 +423,8 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         if rule is None:
             rewards[rows] = sequence
         else:
-            shaped = rule.last(
-                self._matched[rows],
-                self._generated[rows],
-                self._reference_length[rows],
-                self._phi[rows],
-                p.gamma,
-                stop == STOP_EOS,
-            )
+            eos = stop == STOP_EOS
+            shaped = rule.last(matched, generated, length, phi_before[rows], p.gamma, eos)
             rewards[rows] = shaped + sequence
         success = ~invalid & (sequence >= p.success_threshold)
         return rows, completions, sequence, success, stop

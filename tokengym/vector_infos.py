@@ -41,11 +41,21 @@ class VectorInfos:
         self.blank_strings = _constant(np.full(num_envs, "", dtype=object))
         self.zeros = _constant(np.zeros(num_envs))
         self.falses = _constant(np.zeros(num_envs, dtype=bool))
+        # Each row's prompt and reference text, updated as rows reset (`reset_rows`): copying
+        # them costs a third of indexing the texts by prompt on every step.
+        self.row_prompts = np.full(num_envs, "", dtype=object)
+        self.row_references = np.full(num_envs, "", dtype=object)
+
+    def reset_rows(self, rows: np.ndarray, index: np.ndarray) -> None:
+        """Records that sub-envs `rows` start prompts `index`."""
+        if self.text:
+            self.row_prompts[rows] = self.prompts[index]
+            self.row_references[rows] = self.references[index]
 
     def build(self, index: np.ndarray, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
-        """The infos for sub-envs on prompts `index`; `end` holds the rows, completions (None
-        without text infos), sequence rewards, successes and stop codes (indices of
-        STOP_REASONS) of the episodes that ended on this step."""
+        """The infos for sub-envs on prompts `index` (those of the last `reset_rows`); `end`
+        holds the rows, completions (None without text infos), sequence rewards, successes and
+        stop codes (indices of STOP_REASONS) of the episodes that ended on this step."""
         sequence, success = self.zeros.copy(), self.falses.copy()
         if not self.text:
             stop_code = np.full(self.num_envs, -1, dtype=np.int64)
@@ -69,9 +79,9 @@ class VectorInfos:
             stop_reason[rows] = self.stop_names[end[4]]
         everyone = self.everyone
         return {
-            "prompt": self.prompts[index],
+            "prompt": self.row_prompts.copy(),
             "_prompt": everyone,
-            "reference": self.references[index],
+            "reference": self.row_references.copy(),
             "_reference": everyone,
             "prompt_index": index.copy(),
             "_prompt_index": everyone,

@@ -11,6 +11,7 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -294,15 +295,19 @@ def test_skrl_ppo_with_its_default_models() -> None:
     assert len(agent.memory.get_tensor_by_name("rewards")) == 32
 
 
+def puffer_creator() -> Any:
+    """PufferLib's env creator; module level, so that a spawned worker can unpickle it."""
+    import pufferlib.emulation
+
+    return pufferlib.emulation.GymnasiumPufferEnv(env=gym.make(SPAWN_ID, task="target"))
+
+
 def test_pufferlib_emulation_and_vectorization() -> None:
     client("pufferlib")  # pip install --no-deps -r requirements/pufferlib-no-deps.txt
-    import pufferlib.emulation
     import pufferlib.vector
 
-    def creator() -> pufferlib.emulation.GymnasiumPufferEnv:
-        return pufferlib.emulation.GymnasiumPufferEnv(env=gym.make(SPAWN_ID, task="target"))
-
-    vec = pufferlib.vector.make(creator, num_envs=2, backend=pufferlib.vector.Multiprocessing)
+    backend = pufferlib.vector.Multiprocessing
+    vec = pufferlib.vector.make(puffer_creator, num_envs=2, backend=backend)
     try:
         obs, _ = vec.reset(seed=0)
         assert obs.shape == (2, 10) and obs.dtype == np.int64

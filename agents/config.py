@@ -53,14 +53,15 @@ DPO_MODES = ("online", "offline")
 # What None means in the "per agent" fields. Custom agents count their budget in updates
 # (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
 # Budgets: a default run (stopped at DEFAULT_TARGET_SUCCESS, or its budget spent) takes at most
-# about 6 minutes on 2 busy cores for every agent and built-in task (per update with the
-# evaluations, busy machine: reinforce 0.09-0.15 s, supervised 0.03 s, dpo 0.02-0.045 s; SB3
-# ~1.1 ms per env step); evaluations every 10 updates / 1000 steps resolve episodes-to-threshold.
+# about 10 minutes on 2 cores for reinforce (3000 updates at 0.09-0.2 s, the slower with a
+# benchmark running alongside) and 2.5 for every other agent and built-in task (per update with
+# the evaluations, busy machine: supervised 0.03 s, dpo 0.02-0.045 s; SB3 ~1.1 ms per env step);
+# evaluations every 10 updates / 1000 steps resolve episodes-to-threshold.
 # reinforce and dpo (issue 15 item 8): measured on the small tasks of benchmarks/defaults_check.py
 # (alphabet 4, answers of 2-4 letters; 1-digit addition) on tuning seed 900, 2 busy cores; the
 # check at these defaults, seeds 0-4: docs/benchmarks/defaults/. reinforce, lr 1e-3 x 512 per
 # update, batch-mean baseline, no bonus: credit "final" reaches 0.9 on every string task in
-# 10-260 updates (<= 33 s); "every_token" needs 1-6x the updates and fails sort (0.83 after
+# 10-260 updates (<= 33 s); "every_token" needs 1.2-3x the updates and fails sort (0.83 after
 # 1500). Addition stalls without a bonus: 0.125 after 1500 (lr 1e-3), collapse at lr 3e-3 (0.21;
 # rloo x 8: entropy 0.001); entropy bonus 0.01: 0.46 after 2000, 0.05: 0.79 after 1200. The full
 # benchmark's tuning grid (docs/benchmarks/full-new: copy 1-2 letters, 16 prompts, an equal

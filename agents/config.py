@@ -53,25 +53,28 @@ DPO_MODES = ("online", "offline")
 # What None means in the "per agent" fields. Custom agents count their budget in updates
 # (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
 # Budgets: a default run (stopped at DEFAULT_TARGET_SUCCESS, or its budget spent) takes at most
-# about 10 minutes on 2 cores for reinforce (3000 updates at 0.09-0.2 s, the slower with a
+# about 5 minutes on 2 cores for reinforce (1500 updates at 0.09-0.2 s, the slower with a
 # benchmark running alongside) and 2.5 for every other agent and built-in task (per update with
 # the evaluations, busy machine: supervised 0.03 s, dpo 0.02-0.045 s; SB3 ~1.1 ms per env step);
 # evaluations every 10 updates / 1000 steps resolve episodes-to-threshold.
 # reinforce and dpo (issue 15 item 8): measured on the small tasks of benchmarks/defaults_check.py
-# (alphabet 4, answers of 2-4 letters; 1-digit addition) on tuning seed 900, 2 busy cores; the
-# check at these defaults, seeds 0-4: docs/benchmarks/defaults/. reinforce, lr 1e-3 x 512 per
-# update, batch-mean baseline, no bonus: credit "final" reaches 0.9 on every string task in
-# 10-260 updates (<= 33 s); "every_token" needs 1.2-3x the updates and fails sort (0.83 after
-# 1500). Addition stalls without a bonus: 0.125 after 1500 (lr 1e-3), collapse at lr 3e-3 (0.21;
-# rloo x 8: entropy 0.001); entropy bonus 0.01: 0.46 after 2000, 0.05: 0.79 after 1200. The full
-# benchmark's tuning grid (docs/benchmarks/full-new: copy 1-2 letters, 16 prompts, an equal
-# budget of 25,600 samples) favours 64 per update, which a wall-clock budget does not need.
-# dpo (lr 2e-3, 64 prompts x 4) reaches 0.9 on every string task and parity within 480 updates
-# (18 s); addition plateaus at 0.54-0.59 (5000 updates, or 16 prompts x 16), so 1500 stays.
+# (alphabet 4, answers of 2-4 letters; 1-digit addition), tuning seed 900, 2 busy cores
+# (docs/benchmarks/defaults/sweeps/runs.jsonl; the check at these defaults, seeds 0-4:
+# docs/benchmarks/defaults/runs.jsonl). reinforce, lr 1e-3 x 512 per update, batch-mean
+# baseline: credit "final" reaches 0.9 on every string task and parity in 10-260 updates
+# (<= 33 s); "every_token" needs 1.2-3x the updates and fails sort (0.83 after 1500). Addition
+# stalls at 0.125 after 1500 (both credits), collapses at lr 3e-3 (0.21; rloo x 8: entropy
+# 0.001); an entropy bonus lifts it (0.01: 0.46 after 2000; 0.05: 0.84) but 0.05 stops copy
+# (seed 0: 0.19 after 2100 updates, entropy 1.29; sort needs 450-540 updates, not 140), so the
+# bonus stays 0. The full benchmark's tuning grid (stage 1 of the full suite: copy 1-2 letters,
+# 16 prompts, an equal budget of 25,600 samples) favours 64 per update, which a wall-clock
+# budget does not need. dpo (lr 2e-3, 64 prompts x 4) reaches 0.9 on every string task and
+# parity within 480 updates (18 s); addition plateaus at 0.54-0.59 (5000 updates, or 16 prompts
+# x 16), so its budget stays 1500.
 _CUSTOM = {"eval_every": 10, "threads": 1}
 _SB3 = {"lr": 1e-3, "total_timesteps": 50_000, "eval_every": 1_000, "threads": 1}
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reinforce": {**_CUSTOM, "iterations": 3000, "lr": 1e-3, "batch_size": 512, "group_size": 1},
+    "reinforce": {**_CUSTOM, "iterations": 1500, "lr": 1e-3, "batch_size": 512, "group_size": 1},
     "supervised": {**_CUSTOM, "iterations": 2000, "lr": 3e-3, "batch_size": 128},
     "dpo": {**_CUSTOM, "iterations": 1500, "lr": 2e-3, "batch_size": 64, "group_size": 4},
     **{agent: dict(_SB3) for agent in SB3_AGENTS},
@@ -175,7 +178,7 @@ class TrainConfig:
         default=1.0, metadata=_doc("clip the gradient norm to this (None: no clipping)")
     )
     # --- REINFORCE
-    # final: see AGENT_DEFAULTS (every_token needed more updates on every small task, failed sort)
+    # final: see AGENT_DEFAULTS (every_token needed more updates on the small tasks, failed sort)
     credit: str = field(
         default="final",
         metadata=_doc(
@@ -192,9 +195,7 @@ class TrainConfig:
         metadata=_doc("completions per prompt in a batch (per agent; rloo and dpo need >= 2)"),
     )
     normalize_advantages: bool = field(default=False, metadata=_doc("standardise advantages"))
-    entropy_coef: float = field(
-        default=0.05, metadata=_doc("entropy bonus weight (see AGENT_DEFAULTS: addition)")
-    )
+    entropy_coef: float = field(default=0.0, metadata=_doc("entropy bonus weight"))
     value_coef: float = field(default=0.5, metadata=_doc("value loss weight (baseline=value)"))
     kl_coef: float = field(
         default=0.0, metadata=_doc("KL penalty to the initial policy (the --init checkpoint's)")

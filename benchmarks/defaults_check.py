@@ -7,10 +7,11 @@ Trains REINFORCE and DPO at their defaults (``TrainConfig``/``AGENT_DEFAULTS``, 
 task and the seed set) on each task of :data:`SMALL_TASKS`, stopping at 0.9 greedy success on
 the train prompts, and appends one JSON line per run to ``DIR/runs.jsonl``: task, agent, seed,
 whether it reached 0.9, updates, wall and CPU seconds, final greedy success. A run already in
-the file (same task, agent, seed and settings) is skipped, so an interrupted check resumes;
-each line is written whole. It then prints the Markdown table of the runs at these settings:
-seeds reaching 0.9, median wall and CPU minutes. ``--set`` overrides a TrainConfig field (a
-sweep on tuning seeds; the value is read as JSON, else as a string) and is part of each row.
+the file (same task, agent, seed and resolved settings: lr, batch, budget...) is skipped, so an
+interrupted check resumes; each line is written whole. It then prints the Markdown table of
+the runs at these settings: seeds reaching 0.9, median wall and CPU minutes. ``--set``
+overrides a TrainConfig field (a sweep on tuning seeds; the value is read as JSON, else as a
+string) and is part of each row.
 """
 
 from __future__ import annotations
@@ -77,33 +78,46 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def run_key(task: str, agent: str, seed: int, overrides: Mapping[str, Any]) -> str:
-    """The identity of a run in ``runs.jsonl`` (what resume compares)."""
-    return json.dumps([task, agent, seed, dict(sorted(overrides.items()))])
+def run_key(task: str, agent: str, seed: int, settings: Mapping[str, Any]) -> str:
+    """The identity of a run in ``runs.jsonl`` (what resume compares): its resolved settings,
+    so a row trained at other defaults is not taken for one at today's."""
+    return json.dumps([task, agent, seed, dict(sorted(settings.items()))])
+
+
+def _config(task: str, agent: str, seed: int, overrides: Mapping[str, Any], out: str) -> Any:
+    from tokengym.agents import TrainConfig
+
+    return TrainConfig(
+        agent=agent,
+        task=task,
+        env_kwargs=SMALL_TASKS[task],
+        seed=seed,
+        eval_split="train",
+        target_success=TARGET,
+        out=out,
+        checkpoint=False,
+        progress=False,
+        **overrides,
+    )
+
+
+def settings_of(config: Any) -> dict[str, Any]:
+    """The fields a run's result depends on, besides task and seed (the defaults of the day)."""
+    names = ("lr", "batch_size", "group_size", "iterations", "eval_every")
+    if config.agent == "reinforce":
+        names += ("credit", "baseline", "entropy_coef")
+    return {name: getattr(config, name) for name in names}
 
 
 def train_one(task: str, agent: str, seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Train one run at the agent's defaults (plus ``overrides``); return its row."""
-    from tokengym.agents import TrainConfig, train
+    from tokengym.agents import train
 
     with tempfile.TemporaryDirectory(prefix="defaults-check-") as folder:
-        config = TrainConfig(
-            agent=agent,
-            task=task,
-            env_kwargs=SMALL_TASKS[task],
-            seed=seed,
-            eval_split="train",
-            target_success=TARGET,
-            out=str(Path(folder) / "run"),
-            checkpoint=False,
-            progress=False,
-            **overrides,
-        )
+        config = _config(task, agent, seed, overrides, str(Path(folder) / "run"))
         wall, cpu = time.perf_counter(), time.process_time()
         result = train(config)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    settings = ("lr", "batch_size", "group_size", "iterations")
-    settings += ("credit", "baseline", "entropy_coef") if agent == "reinforce" else ()
     return {
         "task": task,
         "agent": agent,
@@ -114,7 +128,7 @@ def train_one(task: str, agent: str, seed: int, overrides: Mapping[str, Any]) ->
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "greedy_success": result["eval/greedy_success"],
-        "settings": {name: getattr(config, name) for name in settings},
+        "settings": settings_of(config),
     }
 
 
@@ -171,22 +185,25 @@ def run_check(
         raise ConfigError(f"workers={workers!r} is invalid; expected an int >= 1")
     out.mkdir(parents=True, exist_ok=True)
     path = out / RUNS_FILE
-    done = {run_key(r["task"], r["agent"], r["seed"], r["overrides"]): r for r in read_rows(path)}
-    wanted = [(t, a, s) for t in tasks for a in agents for s in seeds]
-    todo = [w for w in wanted if run_key(*w, overrides) not in done]
+    done = {run_key(r["task"], r["agent"], r["seed"], r["settings"]): r for r in read_rows(path)}
+    keys = {
+        (t, a, s): run_key(t, a, s, settings_of(_config(t, a, s, overrides, str(out / "probe"))))
+        for t in tasks
+        for a in agents
+        for s in seeds
+    }
+    todo = [w for w, key in keys.items() if key not in done]
     if workers == 1:
         for task, agent, seed in todo:
-            row = train_one(task, agent, seed, overrides)
+            done[keys[task, agent, seed]] = row = train_one(task, agent, seed, overrides)
             _append(path, row)
-            done[run_key(task, agent, seed, overrides)] = row
     else:
         with ProcessPoolExecutor(workers) as pool:
-            futures = [pool.submit(train_one, *w, overrides) for w in todo]
+            futures = {pool.submit(train_one, *w, overrides): w for w in todo}
             for future in as_completed(futures):
-                row = future.result()
+                done[keys[futures[future]]] = row = future.result()
                 _append(path, row)
-                done[run_key(row["task"], row["agent"], row["seed"], overrides)] = row
-    return [done[run_key(*w, overrides)] for w in wanted]
+    return [done[key] for key in keys.values()]
 
 
 def table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -58,14 +58,23 @@ def test_rows_resume_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_main_prints_the_table_and_names_bad_arguments(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    config = defaults_check._config("addition", "reinforce", 0, {}, str(tmp_path / "run"))
+    settings = defaults_check.settings_of(config)
+    assert settings == {
+        "lr": 1e-3, "batch_size": 512, "group_size": 1, "iterations": 1500, "eval_every": 10,
+        "credit": "final", "baseline": "mean", "entropy_coef": 0.0,
+    }  # fmt: skip
     row = {"task": "addition", "agent": "reinforce", "seed": 0, "overrides": {}}
-    row |= {"reached": True, "updates": 40, "wall_s": 30.0, "cpu_s": 24.0}
-    (tmp_path / "runs.jsonl").write_text(json.dumps(row) + "\n" + '{"task": "cut')
+    row |= {"reached": True, "updates": 40, "wall_s": 30.0, "cpu_s": 24.0, "settings": settings}
+    older = row | {"settings": settings | {"credit": "every_token"}, "wall_s": 600.0}
+    lines = [json.dumps(older), json.dumps(row), '{"task": "cut']  # older: other defaults
+    (tmp_path / "runs.jsonl").write_text("\n".join(lines))
     argv = ["--out", str(tmp_path), "--seeds", "0", "--tasks", "addition"]
     assert defaults_check.main([*argv, "--agents", "reinforce"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "| addition | reinforce | 1/1 | 0.50 | 0.40 |"
     assert "skipping a cut line" in err
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 3  # nothing trained
     assert defaults_check.parse_seeds("0-2,5") == (0, 1, 2, 5)
     assert defaults_check.parse_sets(["lr=0.003", "credit=final"]) == {
         "lr": 0.003,

@@ -94,8 +94,8 @@ def test_none_means_the_agents_default_and_is_recorded() -> None:
         1,
     )
     reinforce = TrainConfig(agent="reinforce", lr=0.01)
-    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 3000)
-    assert (reinforce.credit, reinforce.baseline, reinforce.entropy_coef) == ("final", "mean", 0.05)
+    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 1500)
+    assert (reinforce.credit, reinforce.baseline, reinforce.entropy_coef) == ("final", "mean", 0.0)
 
 
 def test_env_errors_surface_at_construction() -> None:

@@ -94,7 +94,8 @@ def test_none_means_the_agents_default_and_is_recorded() -> None:
         1,
     )
     reinforce = TrainConfig(agent="reinforce", lr=0.01)
-    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 800)
+    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 1500)
+    assert (reinforce.credit, reinforce.baseline, reinforce.entropy_coef) == ("final", "mean", 0.0)
 
 
 def test_env_errors_surface_at_construction() -> None:
@@ -112,7 +113,7 @@ def test_help_lists_every_field_with_its_default(capsys) -> None:
     assert text.count("(default: ") == len(dataclasses.fields(TrainConfig))
     assert "--lr LR Adam learning rate (per agent) (default: per agent: " in text
     assert "--credit {final,every_token,trajectory,env,distill}" in text
-    assert "(default: 'every_token')" in text
+    assert "(default: 'final')" in text
 
 
 @pytest.mark.parametrize(

@@ -147,11 +147,14 @@ class PolicyLimit:
 def limit_config(
     agent: str, env_kwargs: Mapping[str, Any], iterations: int, out: str
 ) -> TrainConfig:
-    """The CLI defaults of ``agent`` on ``env_kwargs``'s task, for ``iterations`` updates."""
+    """The CLI defaults of ``agent`` on ``env_kwargs``'s task, for ``iterations`` updates (all
+    of them: no stop at the target success, so the run and the limit see the same episodes)."""
     kwargs = dict(env_kwargs)
+    task = kwargs.pop("task")
     return TrainConfig(
-        agent=agent, task=kwargs.pop("task"), env_kwargs=kwargs, iterations=iterations, out=out
-    )
+        agent=agent, task=task, env_kwargs=kwargs, iterations=iterations, out=out,
+        target_success=None,
+    )  # fmt: skip
 
 
 def _phases(agent: Any) -> tuple[Callable[[], Any] | None, Callable[[Any], int]]:

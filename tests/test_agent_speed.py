@@ -41,3 +41,10 @@ def test_overheads_time_both_sides() -> None:
     assert sorted(evaluation) == ["gru", "transformer"]
     assert all(w > 0 and c >= 0 for v in evaluation.values() for w, c in v.values())
     assert sorted(agent_overheads.tensorboard(repeats=1, lines=3, keys=2)) == [1, 10]
+
+
+def test_a_timed_run_spends_its_budget_past_the_target_success() -> None:
+    # REINFORCE passes 0.9 on target at its 10th update: a run that stopped there would see
+    # fewer episodes than the limit measurement (measure_limits raises when they differ).
+    (limit,) = agent_speed.measure_limits(("reinforce",), {"task": "target"}, 20, 1)
+    assert limit.share > 0

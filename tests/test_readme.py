@@ -171,3 +171,19 @@ def test_readme_block_runs_as_written(block: Block, tmp_path: Path) -> None:
         assert re.search(pattern, output), (
             f"README {block.name}: no {pattern!r} in\n{output[-3000:]}"
         )
+
+
+QUOTE = re.compile(r"<!-- findings: (\S+) -->\n(.*?)<!-- /findings -->\n", re.S)
+
+
+def report_findings(report: Path) -> str:
+    """The bullets of a report's Findings section, as the report writes them."""
+    section = report.read_text().split("## Findings", 1)[1].split("\n## ", 1)[0]
+    return "".join(line + "\n" for line in section.splitlines() if line.startswith("- "))
+
+
+def test_the_readme_quotes_the_committed_findings_word_for_word() -> None:
+    quotes = QUOTE.findall(README.read_text())
+    assert quotes, "the README quotes no Findings"
+    for path, quoted in quotes:
+        assert quoted == report_findings(ROOT / path), f"README's quote of {path} is stale"

@@ -21,7 +21,7 @@ BAD = [
     ),
     (
         dict(baseline="vine", kl_coef=0.05, kl_in_reward=True),
-        "baseline='vine' is invalid with credit='every_token', kl_in_reward=True",
+        "baseline='vine' is invalid with credit='final', kl_in_reward=True",
     ),
     (dict(loss_agg_mode="sum"), "loss_agg_mode"),
     (

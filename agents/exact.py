@@ -461,18 +461,25 @@ class Exact:
         k = estimator.group_size
         if batch_size % k:
             raise ValueError(f"batch_size={batch_size} is not a multiple of group_size={k}")
+        idx = self.sample_batches(k, batch_size, batches, seed)
+        prob = torch.full((batches,), 1.0 / batches, dtype=self.logp.dtype)
+        return self._stats(estimator, idx, prob, exact=False, groups=1)
+
+    def sample_batches(
+        self, group_size: int, batch_size: int, batches: int, seed: int
+    ) -> torch.Tensor:
+        """(batches, batch_size) episode indices: per group a prompt from rho, then
+        ``group_size`` completions of it from pi, from one seeded generator."""
         rng = np.random.default_rng(seed)
-        groups = batch_size // k
+        groups = batch_size // group_size
         prompts = rng.integers(0, self.task.num_prompts, (batches, groups))
-        idx = np.zeros((batches, groups, k), dtype=np.int64)
+        idx = np.zeros((batches, groups, group_size), dtype=np.int64)
         for x in range(self.task.num_prompts):
             eps = self.task.episodes_of(x).numpy()
             p = (self.weight[eps] * self.task.num_prompts).numpy()
             hit = prompts == x
-            idx[hit] = rng.choice(eps, size=(int(hit.sum()), k), p=p / p.sum())
-        idx_t = torch.from_numpy(idx.reshape(batches, batch_size))
-        prob = torch.full((batches,), 1.0 / batches, dtype=self.logp.dtype)
-        return self._stats(estimator, idx_t, prob, exact=False, groups=1)
+            idx[hit] = rng.choice(eps, size=(int(hit.sum()), group_size), p=p / p.sum())
+        return torch.from_numpy(idx.reshape(batches, batch_size))
 
     def _stats(
         self,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -28,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ..agents.checkpoint import write_atomic
 from ..agents.exact import Estimator, cosine, enumerate_task, relative_norm
 from .credit_spec import CREDIT_EXACT_FILE, CreditExactSpec, credit_label
 from .credit_stats import asymmetry, compact, sampled
@@ -202,25 +202,10 @@ def measure(spec: CreditExactSpec) -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` atomically: a temp file in the same folder, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, indent=1) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(spec: CreditExactSpec, out: Path) -> bool:
     """Measure into ``out/credit_exact.json`` unless it is there (resume); True if measured."""
     path = out / CREDIT_EXACT_FILE
     if path.exists():
         return False
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(path, measure(spec))
+    write_atomic(path, (json.dumps(measure(spec), indent=1) + "\n").encode())
     return True

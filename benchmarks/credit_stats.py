@@ -117,20 +117,6 @@ def _ci(x: torch.Tensor) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def draw(exact: Exact, group_size: int, batch_size: int, batches: int, seed: int) -> torch.Tensor:
-    """(batches, batch_size) episode indices, drawn as ``Exact.monte_carlo_stats`` draws them."""
-    rng = np.random.default_rng(seed)
-    groups = batch_size // group_size
-    prompts = rng.integers(0, exact.task.num_prompts, (batches, groups))
-    idx = np.zeros((batches, groups, group_size), dtype=np.int64)
-    for x in range(exact.task.num_prompts):
-        eps = exact.task.episodes_of(x).numpy()
-        p = (exact.weight[eps] * exact.task.num_prompts).numpy()
-        hit = prompts == x
-        idx[hit] = rng.choice(eps, size=(int(hit.sum()), group_size), p=p / p.sum())
-    return torch.from_numpy(idx.reshape(batches, batch_size))
-
-
 def sampled(
     comp: Compact,
     est: Estimator,
@@ -157,7 +143,7 @@ def sampled(
         raise ValueError(
             f"batch_size={batch_size} is not a multiple of group_size={est.group_size}"
         )
-    idx = draw(ex, est.group_size, batch_size, batches, seed)
+    idx = ex.sample_batches(est.group_size, batch_size, batches, seed)
     g_all = ex.returns(est.credit, est.gamma).detach()
     horizon = task.horizon
     step = max(1, chunk // (batch_size * horizon))

@@ -83,6 +83,7 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
 # Fields read by some agents only; every other agent must leave them at their default.
 _POLICY = ("policy", "width", "layers", "heads", "init", "max_grad_norm")
 _POLICY += ("checkpoint_every", "checkpoint_minutes", "resume")  # custom agents' checkpoints
+_POLICY += ("eval_heldout",)
 _REINFORCE = ("credit", "baseline", "normalize_advantages", "entropy_coef")
 _REINFORCE += ("value_coef", "kl_coef")
 # The estimator options (issue 16): advantages, PPO epochs, KL, aggregation, distillation.
@@ -282,6 +283,13 @@ class TrainConfig:
     eval_every: int | None = field(
         default=None, metadata=_doc("iterations (custom) / env steps (SB3) between evaluations")
     )
+    eval_heldout: bool = field(
+        default=False,
+        metadata=_doc(
+            "custom agents, eval_split train: score the test split too at every evaluation "
+            "(eval/heldout_greedy_success; stopping still reads train)"
+        ),
+    )
     eval_prompts: int | None = field(
         default=256, metadata=_doc("prompts per evaluation, the split's first (None: all)")
     )
@@ -405,6 +413,11 @@ class TrainConfig:
         if self.target_success is not None:
             check_number("target_success", self.target_success, low=0.0, high=1.0, low_open=True)
         check_choice("eval_split", self.eval_split, SPLITS)
+        if self.eval_heldout and self.eval_split != "train":
+            raise ConfigError(
+                f"eval_heldout=True with eval_split={self.eval_split!r} is invalid; the held-out "
+                "score is the test split's, so eval_split must be 'train'"
+            )
         check_choice("track", self.track, TRACKERS)
         if self.track == "wandb":
             require("wandb", extra="wandb", package="track='wandb'")

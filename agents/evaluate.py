@@ -158,6 +158,9 @@ def _policy_chunks(policy: Policy, *, greedy: bool, seed: int) -> Callable[..., 
     return run
 
 
+HELDOUT = "eval/heldout_"  # eval/heldout_greedy_success...: the test split, with eval_heldout
+
+
 def evaluate_policy(
     policy: Policy,
     env_kwargs: dict,

@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .device import resolve_device
 from .divergence import DivergenceError
 from .dpo import DPOAgent
-from .evaluate import evaluate_policy, reached
+from .evaluate import HELDOUT, evaluate_policy, reached
 from .metrics import RunLogger
 from .policies import GRUConfig, Policy, TransformerConfig, build_policy
 from .reinforce import ReinforceAgent
@@ -252,6 +252,11 @@ def _train_loop(
                     split=config.eval_split,
                     num_prompts=config.eval_prompts,
                 )
+                if config.eval_heldout:  # the same policy on the prompts it never trains on
+                    heldout = evaluate_policy(
+                        agent.policy, env_kwargs, split="test", num_prompts=config.eval_prompts
+                    )
+                    evaluation |= {k.replace("eval/", HELDOUT, 1): v for k, v in heldout.items()}
                 agent.policy.train()
                 metrics.update(evaluation)
             _show_progress(bar, shown, metrics)

@@ -42,7 +42,7 @@ def write_suite(suite: Suite, out: Path) -> None:
     """``suite.json``: the suite's questions with their run ids (what the report groups by)."""
     questions = [
         {"key": q.key, "title": q.title, "arm": list(q.arm), "note": q.note}
-        | {"run_ids": [s.run_id for s in q.specs]}
+        | {"run_ids": [s.run_id for s in q.specs], "heldout": q.heldout}
         for q in suite.questions
     ]
     record = {"name": suite.name, "questions": questions}

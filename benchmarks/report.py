@@ -15,7 +15,7 @@ from typing import Any
 
 from . import credit_report, findings, plots, stats
 from .credit_spec import CREDIT_EXACT_FILE
-from .runner import read_rows
+from .runner import read_rows, summarize
 from .suites import RunSpec
 
 REPORT_FILE = "report.md"
@@ -60,13 +60,21 @@ def arm_label(spec: RunSpec, arm: Sequence[str]) -> str:
 
 
 def group(question: dict[str, Any], rows: dict[str, dict[str, Any]]) -> dict[str, list[dict]]:
-    """The finished rows of a question by arm label, arms in suite order."""
+    """The finished rows of a question by arm label, arms in suite order; for a ``heldout``
+    question, each row as scored on the held-out split (:func:`heldout_view`)."""
     arms: dict[str, list[dict]] = {}
     for run_id in question["run_ids"]:
         if run_id in rows:
-            row = rows[run_id]
+            row = heldout_view(rows[run_id]) if question.get("heldout") else rows[run_id]
             arms.setdefault(md(arm_label(spec_of(row), question["arm"])), []).append(row)
     return arms
+
+
+def heldout_view(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its held-out curve as the curve, and the summary (final success, the
+    threshold's costs) recomputed from it."""
+    points = row["curve_heldout"]
+    return {**row, **summarize(spec_of(row), points), "curve": points}
 
 
 def auc(row: dict[str, Any]) -> float:
@@ -185,7 +193,8 @@ def build(out: Path) -> str:
         spec = spec_of(next(iter(arms.values()))[0])
         key, title = file_key(question["key"]), md(question["title"])
         body += [f"## {title}", ""]
-        body += [f"Task: {md(spec.task_name)}, greedy success on the {md(spec.eval_split)} "]
+        split = "test" if question.get("heldout") else spec.eval_split
+        body += [f"Task: {md(spec.task_name)}, greedy success on the {md(split)} "]
         body[-1] += "prompts. " + md(question.get("note", ""))
         if question["key"].startswith("tune-") or question["key"] == "warm-sl":
             table = question_table(arms)
@@ -202,7 +211,7 @@ def build(out: Path) -> str:
             continue
         pngs = plots.learning_curves(arms, {**question, "key": key}, out)
         if question["key"].startswith("ladder"):
-            pngs.append(plots.ladder_gap(arms, out / f"{key}_gap.png", spec.eval_split))
+            pngs.append(plots.ladder_gap(arms, out / f"{key}_gap.png", split))
         for png in pngs:  # file_key keeps them there; a plots change must too
             if png.resolve().parent != out.resolve():
                 raise ValueError(f"plot {png} is outside the results folder {out}")
@@ -211,11 +220,14 @@ def build(out: Path) -> str:
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
         body += [findings.resolution(arms), ""]
         flags = findings.collapse_lines(arms)
-        body += [
-            "Collapsed seeds (below the threshold, greedy success flat over the last half of "
-            "training): " + ("; ".join(flags) if flags else "none") + ".",
-            "",
-        ]
+        if question.get("heldout"):  # collapse is a property of training, flagged on its split
+            body += ["Collapsed seeds: as flagged for these runs on their train prompts.", ""]
+        else:
+            body += [
+                "Collapsed seeds (below the threshold, greedy success flat over the last half "
+                "of training): " + ("; ".join(flags) if flags else "none") + ".",
+                "",
+            ]
         for a, b in identical_arms(arms):
             body += [f"Note: arms {a} and {b} gave identical curves on every seed.", ""]
         body += [f"![{key}]({png.name})" for png in pngs] + [""]

@@ -31,6 +31,7 @@ import tokengym
 from tokengym.errors import DatasetError
 
 from ..agents import read_metrics, train
+from ..agents.evaluate import HELDOUT
 from .suites import RunSpec
 
 RUNS_FILE = "runs.jsonl"
@@ -72,11 +73,14 @@ def _train(
     return read_metrics(out / "metrics.jsonl")
 
 
-def curve(lines: Iterable[dict[str, float | None]]) -> list[dict[str, float]]:
-    """The evaluation points of metric lines: success and reward vs episodes/tokens/seconds."""
+def curve(
+    lines: Iterable[dict[str, float | None]], prefix: str = "eval/"
+) -> list[dict[str, float]]:
+    """The evaluation points of metric lines: success and reward vs episodes/tokens/seconds;
+    ``prefix`` ``HELDOUT``: the held-out split's scores of the same evaluations."""
     points = []
     for line in lines:
-        if line.get("eval/greedy_success") is None:
+        if line.get(f"{prefix}greedy_success") is None:
             continue
         tokens = line.get("charts/env_steps", line.get("charts/tokens"))
         points.append(
@@ -85,8 +89,8 @@ def curve(lines: Iterable[dict[str, float | None]]) -> list[dict[str, float]]:
                 "episodes": float(line["charts/episodes"] or 0.0),
                 "tokens": float(tokens or 0.0),
                 "train_seconds": float(line["charts/train_seconds"] or 0.0),
-                "success": float(line["eval/greedy_success"]),
-                "reward": float(line.get("eval/greedy_reward") or 0.0),
+                "success": float(line[f"{prefix}greedy_success"]),
+                "reward": float(line.get(f"{prefix}greedy_reward") or 0.0),
             }
         )
         # Per-token policy entropy of the sampled rollout (the loss's, where a run predates the
@@ -134,8 +138,11 @@ def run_spec(
     threads = torch.get_num_threads()
     start = time.perf_counter()
     try:
-        points = curve(_train(spec, run_dir, progress, device))
+        lines = _train(spec, run_dir, progress, device)
+        points = curve(lines)
         row.update(status="ok", **summarize(spec, points), curve=points)
+        if spec.heldout:
+            row["curve_heldout"] = curve(lines, HELDOUT)
     except Exception as e:  # one broken agent must not stop the suite; the row says why
         row.update(status="failed", error=f"{type(e).__name__}: {e}")
         (run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)

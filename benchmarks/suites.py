@@ -83,6 +83,8 @@ class RunSpec:
             ``TrainConfig`` (``ESTIMATOR_OPTIONS``: GRPO's ``scale_rewards``, PPO's
             ``gae_lambda`` and ``ppo_epochs``, ``loss_agg_mode``, ...), so that any estimator of
             ``agents/advantages.py`` runs as an arm.
+        heldout: also score the test split at every evaluation (the row's ``curve_heldout``;
+            a custom agent evaluated on "train"): one run gives J and generalisation.
     """
 
     agent: str
@@ -106,6 +108,7 @@ class RunSpec:
     init: str | None = None
     checkpoint: bool = False
     estimator: tuple[tuple[str, Any], ...] = ()
+    heldout: bool = False
 
     def __post_init__(self) -> None:
         check_choice("agent", self.agent, AGENTS)
@@ -130,6 +133,11 @@ class RunSpec:
         if self.eval_prompts is not None:
             check_int("eval_prompts", self.eval_prompts, 1)
         check_choice("eval_split", self.eval_split, SPLITS)
+        if self.heldout and (self.eval_split != "train" or self.agent in SB3_AGENTS):
+            raise ConfigError(
+                f"heldout=True is invalid for agent {self.agent!r} with eval_split "
+                f"{self.eval_split!r}; expected a custom agent evaluated on 'train'"
+            )
         check_number("lr", self.lr, low=0.0, low_open=True)
         check_number("threshold", self.threshold, low=0.0, high=1.0, low_open=True)
         check_number("entropy_coef", self.entropy_coef, low=0.0)
@@ -200,6 +208,7 @@ class RunSpec:
                 **common, total_timesteps=self.total_timesteps, log_every=self.total_timesteps
             )
         custom = {"iterations": self.iterations, "batch_size": self.batch_size}
+        custom["eval_heldout"] = self.heldout
         if self.agent == "reinforce":
             grouped = self.baseline in GROUP_BASELINES
             group_size = self.group_size if grouped else 1
@@ -251,6 +260,7 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "init": None,
     "checkpoint": False,
     "estimator": (),
+    "heldout": False,
 }
 # REINFORCE's estimator options a spec may set (TrainConfig fields), and the baselines that
 # sample ``group_size`` completions per prompt.
@@ -289,6 +299,8 @@ class Question:
         arm: RunSpec fields or properties whose values label an arm (a table row, a curve).
         specs: the runs (every arm x every seed).
         note: one paragraph for the report: what the arms are, what to check.
+        heldout: the report reads the runs' held-out curves (specs with ``heldout``), so
+            another question's runs answer this one without training again.
     """
 
     key: str
@@ -296,10 +308,15 @@ class Question:
     arm: tuple[str, ...]
     specs: tuple[RunSpec, ...]
     note: str = ""
+    heldout: bool = False
 
     def __post_init__(self) -> None:
         if not self.specs:
             raise ConfigError(f"specs of question {self.key!r} is empty; expected >= 1 RunSpec")
+        if self.heldout and not all(spec.heldout for spec in self.specs):
+            raise ConfigError(
+                f"question {self.key!r} reads held-out curves; expected specs with heldout=True"
+            )
 
 
 @dataclass(frozen=True)
@@ -574,6 +591,9 @@ def staged_questions(staged: Staged, picks: Mapping[str, RunSpec]) -> list[Quest
     every_token per answer length), Q3 the discount, Q4 exploration from scratch vs warm."""
     seeds = staged.seeds
     sl, fin, every, dpo = (picks[k] for k in ("supervised", "final", "every_token", "dpo"))
+    # REINFORCE's runs score the test prompts too: Q2b reads them, and Q1's final run is the
+    # ladder's first rung, Q3's gamma 1 its second and Q4's scratch run Q3's gamma 1
+    fin, every = replace(fin, heldout=True), replace(every, heldout=True)
     chosen = ", ".join(f"{k}: lr {v.lr:g}, {v.batch_size} per update" for k, v in picks.items())
     q1 = Question(
         "sl-vs-rl",
@@ -598,9 +618,10 @@ def staged_questions(staged: Staged, picks: Mapping[str, RunSpec]) -> list[Quest
         "ladder-test",
         "Q2b. The ladder on held-out prompts",
         ("answer_length", "credit_mode"),
-        tuple(replace(spec, eval_split="test") for spec in ladder),
-        "The runs of Q2 trained again (the evaluation draws from its own generator, so the "
-        "training is the same) and scored greedily on the 4 test prompts never trained on.",
+        tuple(ladder),
+        "The runs of Q2, scored greedily at each of their evaluations on the 4 test prompts "
+        "they never train on.",
+        heldout=True,
     )
     gammas = (1.0, 0.9, 0.5)
     q3 = Question(

@@ -112,8 +112,17 @@ def test_a_staged_suite_runs_both_stages_and_resumes(tmp_path) -> None:
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
     # stage 1: 4 arms x 2 lrs + 1 warm start; stage 2: Q1 3, ladder 5 more (its 1-2 final is
     # Q1's REINFORCE), gamma 2 more (gamma 1 is the ladder's 3-4 final), explore: 1 more from
-    # scratch + 4 warm
-    assert len(rows) == 9 + 3 + 5 + 6 + 2 + 1 + 4  # + the ladder again on held-out prompts
+    # scratch + 4 warm; Q2b (held out) reads the ladder's runs
+    assert len(rows) == 9 + 3 + 5 + 2 + 1 + 4  # Q2b: the ladder's runs, scored held out
+    # REINFORCE's stage-2 runs score the test prompts too: ladder 6, gamma 2, explore 1 + 3 warm
+    scored = [r for r in rows if r["spec"]["heldout"]]
+    assert len(scored) == 12 and all(r["spec"]["agent"] == "reinforce" for r in scored)
+    assert all(len(r["curve_heldout"]) == len(r["curve"]) for r in scored)
+    suite_record, ok_rows, _ = report.load(tmp_path)
+    held = next(q for q in suite_record["questions"] if q["key"] == "ladder-test")
+    for runs in report.group(held, ok_rows).values():  # Q2b's numbers are the held-out curve's
+        for r in runs:
+            assert r["final_success"] == ok_rows[r["run_id"]]["curve_heldout"][-1]["success"]
     warm = [r for r in rows if r["spec"]["init"] is not None]
     assert (
         len(warm) == 4 and (tmp_path / "runs" / warm[0]["spec"]["init"] / "checkpoint.pt").exists()

@@ -77,6 +77,16 @@ SMALL_ARGV += ["--env-kwargs", "test_size=10", "--device", "cpu", "--no-progress
             "task='copy' and env_kwargs['dataset'] are both set; leave task unset",
         ),
         ({"init": "missing.pt"}, "init='missing.pt' is invalid; no such file"),
+        (
+            {"eval_heldout": True, "eval_split": "test"},
+            "eval_heldout=True with eval_split='test' is invalid; the held-out score is the "
+            "test split's, so eval_split must be 'train'",
+        ),
+        (
+            {"agent": "ppo", "eval_heldout": True},
+            "eval_heldout=True does not apply to agent 'ppo'; it is read by dpo, reinforce, "
+            "supervised.",
+        ),
     ],
 )
 def test_config_rejects_what_it_would_otherwise_change_or_ignore(fields, message) -> None:
@@ -192,6 +202,27 @@ def test_train_api_runs_to_the_target(tmp_path) -> None:
     final = train(config)
     assert final["eval/greedy_success"] >= 0.9
     assert final["iterations"] < 2000 and final["iterations"] % 5 == 0  # stopped at an evaluation
+
+
+def test_eval_heldout_scores_the_test_split_at_every_evaluation(tmp_path) -> None:
+    from tokengym.agents import evaluate_policy, load_policy
+
+    knobs = {"alphabet_size": 4, "max_length": 3, "train_size": 48, "test_size": 16}
+    config = TrainConfig(
+        agent="supervised", task="copy", env_kwargs=knobs, iterations=40, eval_every=20,
+        eval_heldout=True, target_success=None, device="cpu", progress=False,
+        out=str(tmp_path / "run"),
+    )  # fmt: skip
+    final = train(config)
+    metrics = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    evaluations = [line for line in metrics if "eval/greedy_success" in line]
+    assert [line["step"] for line in evaluations] == [20, 40]
+    assert all("eval/heldout_greedy_success" in line for line in evaluations)
+    trained = load_policy(tmp_path / "run", device="cpu")
+    test = evaluate_policy(trained.model, trained.env_kwargs, split="test", num_prompts=256)
+    assert final["eval/heldout_greedy_success"] == test["eval/greedy_success"]
+    assert final["eval/heldout_greedy_success"] != final["eval/greedy_success"]  # 14/16 vs 1
+    assert final["eval/heldout_sampled_reward"] == test["eval/sampled_reward"]
 
 
 def _run_until_first_metric_line(argv: list[str], out: Path, env: dict) -> subprocess.Popen:

@@ -19,7 +19,7 @@ import pytest
 from tokengym.agents import SB3_AGENTS
 from tokengym.bench import report, runner
 from tokengym.bench.__main__ import main
-from tokengym.bench.suites import SUITES, RunSpec, canonical, task
+from tokengym.bench.suites import SUITES, Question, RunSpec, canonical, task
 
 from tokengym._requires import install_hint
 
@@ -192,6 +192,13 @@ def test_run_spec_validation_and_stable_ids() -> None:
         RunSpec("reinforce", task("target"), gamma=1.5)
     with pytest.raises(ValueError, match=r"^total_timesteps=5 is invalid for agent 'reinforce'"):
         RunSpec("reinforce", task("target"), total_timesteps=5)
+    assert spec.run_id == RunSpec("reinforce", task("target", target="abc"), heldout=False).run_id
+    assert RunSpec("reinforce", task("target"), heldout=True).train_config(Path("x")).eval_heldout
+    wrong_split = "^heldout=True is invalid for agent 'reinforce' with eval_split 'test'; "
+    with pytest.raises(ValueError, match=wrong_split + "expected a custom agent evaluated on"):
+        RunSpec("reinforce", task("target"), heldout=True, eval_split="test")
+    with pytest.raises(ValueError, match=r"^question 'q' reads held-out curves; expected specs"):
+        Question("q", "Q", ("seed",), (spec,), heldout=True)
 
 
 def test_the_suite_reaches_the_agents_by_static_imports_only() -> None:

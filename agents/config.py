@@ -53,28 +53,32 @@ DPO_MODES = ("online", "offline")
 # What None means in the "per agent" fields. Custom agents count their budget in updates
 # (iterations), SB3 agents in env steps (total_timesteps); each agent reads only its own unit.
 # Budgets: a default run (stopped at DEFAULT_TARGET_SUCCESS, or its budget spent) takes at most
-# about 5 minutes on 2 cores for reinforce (1500 updates at 0.09-0.2 s, the slower with a
-# benchmark running alongside) and 2.5 for every other agent and built-in task (per update with
-# the evaluations, busy machine: supervised 0.03 s, dpo 0.02-0.045 s; SB3 ~1.1 ms per env step);
-# evaluations every 10 updates / 1000 steps resolve episodes-to-threshold.
+# about 10 minutes on 2 busy cores for reinforce (5000 updates at 0.06-0.12 s) and 2.5 for
+# every other agent and built-in task (per update with the evaluations, busy machine:
+# supervised 0.03 s, dpo 0.02-0.045 s; SB3 ~1.1 ms per env step); evaluations every 10
+# updates / 1000 steps resolve episodes-to-threshold.
 # reinforce and dpo (issue 15 item 8): measured on the small tasks of benchmarks/defaults_check.py
 # (alphabet 4, answers of 2-4 letters; 1-digit addition), tuning seed 900, 2 busy cores
 # (docs/benchmarks/defaults/sweeps/runs.jsonl; the check at these defaults, seeds 0-4:
 # docs/benchmarks/defaults/runs.jsonl). reinforce, lr 1e-3 x 512 per update, batch-mean
 # baseline: credit "final" reaches 0.9 on every string task and parity in 10-260 updates
-# (<= 33 s); "every_token" needs 1.2-3x the updates and fails sort (0.83 after 1500). Addition
-# stalls at 0.125 after 1500 (both credits), collapses at lr 3e-3 (0.21; rloo x 8: entropy
-# 0.001); an entropy bonus lifts it (0.01: 0.46 after 2000; 0.05: 0.84) but 0.05 stops copy
-# (seed 0: 0.19 after 2100 updates, entropy 1.29; sort needs 450-540 updates, not 140), so the
-# bonus stays 0. The full benchmark's tuning grid (stage 1 of the full suite: copy 1-2 letters,
-# 16 prompts, an equal budget of 25,600 samples) favours 64 per update, which a wall-clock
-# budget does not need. dpo (lr 2e-3, 64 prompts x 4) reaches 0.9 on every string task and
-# parity within 480 updates (18 s); addition plateaus at 0.54-0.59 (5000 updates, or 16 prompts
-# x 16), so its budget stays 1500.
+# without a bonus; "every_token" needs 1.2-3x the updates and fails sort (0.83 after 1500).
+# Addition needs the entropy bonus: without it the policy answers "9" to every prompt (0.125,
+# entropy 0.001, also at lr 3e-3 or with rloo x 8); it learns the 1-digit sums but never finds
+# a 2-digit one at 0.01 (0.46 after 8000 updates), 0.02 (0.81 after 6000) and 0.03 (0.875
+# after 6000; 0.9 at lr 2e-3 after 4960); 0.04 reaches 0.9 after 1460 updates and keeps every
+# string task and parity at 0.9 within 110-680 updates (2-3x the updates without it); 0.05
+# held copy at 0.19 (seed 0, 2100 updates). The full benchmark's tuning grid (stage 1 of the
+# full suite: copy 1-2 letters, 16 prompts, an equal budget of 25,600 samples) favours 64 per
+# update, which a wall-clock budget does not need. dpo (lr 2e-3, 64 prompts x 4) reaches 0.9
+# on every string task and parity within 480 updates (18 s); on addition it solves the 1-digit
+# sums only (0.54-0.59: 5000 updates, 16 prompts x 16, beta 1, lr 5e-4; 0.64 with the ipo
+# loss), its samples of a 2-digit prompt all one wrong digit, so its budget stays 1500.
 _CUSTOM = {"eval_every": 10, "threads": 1}
 _SB3 = {"lr": 1e-3, "total_timesteps": 50_000, "eval_every": 1_000, "threads": 1}
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reinforce": {**_CUSTOM, "iterations": 1500, "lr": 1e-3, "batch_size": 512, "group_size": 1},
+    "reinforce": {**_CUSTOM, "iterations": 5000, "lr": 1e-3, "batch_size": 512, "group_size": 1}
+    | {"entropy_coef": 0.04},
     "supervised": {**_CUSTOM, "iterations": 2000, "lr": 3e-3, "batch_size": 128},
     "dpo": {**_CUSTOM, "iterations": 1500, "lr": 2e-3, "batch_size": 64, "group_size": 4},
     **{agent: dict(_SB3) for agent in SB3_AGENTS},
@@ -196,7 +200,9 @@ class TrainConfig:
         metadata=_doc("completions per prompt in a batch (per agent; rloo and dpo need >= 2)"),
     )
     normalize_advantages: bool = field(default=False, metadata=_doc("standardise advantages"))
-    entropy_coef: float = field(default=0.0, metadata=_doc("entropy bonus weight"))
+    entropy_coef: float | None = field(
+        default=None, metadata=_doc("entropy bonus weight (per agent)")
+    )
     value_coef: float = field(default=0.5, metadata=_doc("value loss weight (baseline=value)"))
     kl_coef: float = field(
         default=0.0, metadata=_doc("KL penalty to the initial policy (the --init checkpoint's)")
@@ -385,7 +391,8 @@ class TrainConfig:
         check_choice("credit", self.credit, (*CREDITS, "distill"))
         check_choice("baseline", self.baseline, BASELINES)
         for name in ("entropy_coef", "value_coef", "kl_coef"):
-            check_number(name, getattr(self, name), low=0.0)
+            if getattr(self, name) is not None:  # entropy_coef: None for the agents without one
+                check_number(name, getattr(self, name), low=0.0)
         if self.agent == "reinforce":
             self._check_groups()
             self._check_estimator()

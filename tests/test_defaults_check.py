@@ -61,8 +61,8 @@ def test_main_prints_the_table_and_names_bad_arguments(
     config = defaults_check._config("addition", "reinforce", 0, {}, str(tmp_path / "run"))
     settings = defaults_check.settings_of(config)
     assert settings == {
-        "lr": 1e-3, "batch_size": 512, "group_size": 1, "iterations": 1500, "eval_every": 10,
-        "credit": "final", "baseline": "mean", "entropy_coef": 0.0,
+        "lr": 1e-3, "batch_size": 512, "group_size": 1, "iterations": 5000, "eval_every": 10,
+        "credit": "final", "baseline": "mean", "entropy_coef": 0.04,
     }  # fmt: skip
     row = {"task": "addition", "agent": "reinforce", "seed": 0, "overrides": {}}
     row |= {"reached": True, "updates": 40, "wall_s": 30.0, "cpu_s": 24.0, "settings": settings}

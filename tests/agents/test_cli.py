@@ -38,7 +38,7 @@ def test_several_key_values_after_one_flag_add_up_with_repeated_flags() -> None:
 def test_the_defaults_stop_at_a_target_and_score_the_train_prompts() -> None:
     config = TrainConfig()
     assert (config.task, config.target_success, config.eval_split) == ("copy", 0.9, "train")
-    assert (config.iterations, config.eval_every, config.eval_prompts) == (1500, 10, 256)
+    assert (config.iterations, config.eval_every, config.eval_prompts) == (5000, 10, 256)
     assert _parse(["--target-success", "none"]).target_success is None
 
 

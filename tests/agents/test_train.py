@@ -104,8 +104,9 @@ def test_none_means_the_agents_default_and_is_recorded() -> None:
         1,
     )
     reinforce = TrainConfig(agent="reinforce", lr=0.01)
-    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 1500)
-    assert (reinforce.credit, reinforce.baseline, reinforce.entropy_coef) == ("final", "mean", 0.0)
+    assert (reinforce.lr, reinforce.batch_size, reinforce.iterations) == (0.01, 512, 5000)
+    assert (reinforce.credit, reinforce.baseline, reinforce.entropy_coef) == ("final", "mean", 0.04)
+    assert TrainConfig(agent="supervised").entropy_coef is None  # only reinforce has the bonus
 
 
 def test_env_errors_surface_at_construction() -> None:

@@ -30,12 +30,12 @@ def test_every_example_is_tested_here() -> None:
 @pytest.mark.slow
 def test_train_api(tmp_path: Path) -> None:
     out = run_example(
-        "train_api.py", "--iterations", "3", "--out", str(tmp_path / "run"), cwd=tmp_path
+        "train_api.py", "--iterations", "2", "--out", str(tmp_path / "run"), cwd=tmp_path
     )
     final, *lines = out.splitlines()  # train() prints its own final line first
     assert final.startswith("final eval/greedy_success=") and len(lines) == 2
     assert re.fullmatch(r"greedy success \d\.\d\d, stopped on budget", lines[0])
-    assert re.fullmatch(r"3 metric rows; episodic return \d\.\d{3} -> \d\.\d{3}", lines[1])
+    assert re.fullmatch(r"2 metric rows; episodic return \d\.\d{3} -> \d\.\d{3}", lines[1])
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
 
 

@@ -64,9 +64,9 @@ DPO_MODES = ("online", "offline")
 # baseline: credit "final" reaches 0.9 on every string task and parity in 10-260 updates
 # without a bonus; "every_token" needs 1.2-3x the updates and fails sort (0.83 after 1500).
 # Addition needs the entropy bonus: without it the policy answers "9" to every prompt (0.125,
-# entropy 0.001, also at lr 3e-3 or with rloo x 8); it learns the 1-digit sums but never finds
-# a 2-digit one at 0.01 (0.46 after 8000 updates), 0.02 (0.81 after 6000) and 0.03 (0.875
-# after 6000; 0.9 at lr 2e-3 after 4960); 0.04 reaches 0.9 after 1460 updates and keeps every
+# entropy 0.001, also at lr 3e-3 or with rloo x 8); with a bonus it learns the 1-digit sums and
+# finds the 2-digit ones slowly: 0.01 gives 0.46 after 8000 updates, 0.02 0.81 and 0.03 0.875
+# after 6000 (0.9 at lr 2e-3 after 4960); 0.04 reaches 0.9 after 1460 updates and keeps every
 # string task and parity at 0.9 within 110-680 updates (2-3x the updates without it); 0.05
 # held copy at 0.19 (seed 0, 2100 updates). The full benchmark's tuning grid (stage 1 of the
 # full suite: copy 1-2 letters, 16 prompts, an equal budget of 25,600 samples) favours 64 per

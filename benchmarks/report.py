@@ -219,10 +219,10 @@ def build(out: Path) -> str:
         conclusions.append(f"- {finding}")
         body += ["", question_table(arms), "", f"**Finding.** {finding}", ""]
         body += [findings.resolution(arms), ""]
-        flags = findings.collapse_lines(arms)
         if question.get("heldout"):  # collapse is a property of training, flagged on its split
             body += ["Collapsed seeds: as flagged for these runs on their train prompts.", ""]
         else:
+            flags = findings.collapse_lines(arms)
             body += [
                 "Collapsed seeds (below the threshold, greedy success flat over the last half "
                 "of training): " + ("; ".join(flags) if flags else "none") + ".",

@@ -113,13 +113,13 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self._ref_flat = p.reference_table.reshape(-1)
         self._info = VectorInfos(p, num_envs)
         self._decode = fast_decode(p.tokenizer)
-        self._masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
-        self._stops = self._masked.copy()  # (V,) tokens that end an episode: those and EOS
+        masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
+        self._stops = masked.copy()  # (V,) tokens that end an episode: those and EOS
         self._stops[p.tokenizer.eos_id] = True
         self._vocab, self._pad_id = vocab, p.tokenizer.pad_id  # properties of the tokenizer
         # (V,) the stop code of a token that ends an episode (a plain token only ends one at the
         # budget): one lookup instead of two masks and two wheres.
-        self._stop_codes = np.where(self._masked, STOP_INVALID, STOP_MAX_LENGTH)
+        self._stop_codes = np.where(masked, STOP_INVALID, STOP_MAX_LENGTH)
         self._stop_codes[p.tokenizer.eos_id] = STOP_EOS
         self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
         self._rule = ARRAY_STEP_RULES[p.reward_mode]  # the mode's per-step rule (None: terminal)

@@ -21,16 +21,17 @@ import tokengym  # noqa: F401  (registers TokenGen-v0)
 
 torch = pytest.importorskip("torch")
 CLIENTS = 'needs the test-clients extra: pip install -e ".[test-clients]" (CI installs it)'
+PUFFERLIB = "--no-deps -r requirements/pufferlib-no-deps.txt"  # not in the extra (its pins)
 
 
-def client(name: str) -> None:
+def client(name: str, install: str = CLIENTS) -> None:
     """Skip the test where its client library is not installed (CI installs every one).
 
     Looked up, not imported: importing rl_zoo3 patches gymnasium's TimeLimit for the whole
     process (rl_zoo3.gym_patches), which would change what later tests see.
     """
     if importlib.util.find_spec(name) is None:
-        pytest.skip(CLIENTS)
+        pytest.skip(install)
 
 
 ENV_ID = "TokenGen-v0"
@@ -303,7 +304,7 @@ def puffer_creator() -> Any:
 
 
 def test_pufferlib_emulation_and_vectorization() -> None:
-    client("pufferlib")  # pip install --no-deps -r requirements/pufferlib-no-deps.txt
+    client("pufferlib", f"needs PufferLib: pip install {PUFFERLIB}")
     import pufferlib.vector
 
     backend = pufferlib.vector.Multiprocessing

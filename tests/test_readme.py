@@ -111,6 +111,8 @@ def test_the_set_up_excerpt_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert '".[all,ray,test-clients]"' in setup.code and '".[all,ray,test-clients]"' in ci
     assert "torch==2.13.0" in setup.code and "torch==2.13.0" in ci
+    puffer = "--no-deps -r requirements/pufferlib-no-deps.txt"  # else its test is skipped
+    assert puffer in setup.code and puffer in ci
 
 
 def write_data_files(folder: Path) -> None:

@@ -22,6 +22,7 @@ from .policies import Policy, masked_logits
 from .rollout import collect_rollout
 
 Act = Callable[[np.ndarray, np.ndarray], np.ndarray]
+EVAL_NUM_ENVS = 256  # the largest vector env an evaluation steps
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def evaluate(
     split: str = "test",
     greedy: bool = True,
     num_prompts: int | None = None,
-    num_envs: int = 256,
+    num_envs: int = EVAL_NUM_ENVS,
     seed: int = 0,
 ) -> EvalResult:
     """Run one episode on each of the first ``num_prompts`` prompts of ``split``.
@@ -102,14 +103,31 @@ def evaluate(
         >>> evaluate(policy, {"task": "copy"}).success_rate  # doctest: +SKIP
         0.97
     """
+    vec, total = _eval_env(env_kwargs, split, num_prompts, num_envs)
+    try:
+        return _evaluate_on(vec, total, act, greedy=greedy, seed=seed)
+    finally:
+        vec.close()
+
+
+def _eval_env(
+    env_kwargs: dict, split: str, num_prompts: int | None, num_envs: int
+) -> tuple[gym.vector.VectorEnv, int]:
+    """The vector env of an evaluation and the number of prompts it scores."""
     kwargs = {**env_kwargs, "split": split}
     probe = gym.make("TokenGen-v0", **kwargs).unwrapped
     total = probe.num_prompts if num_prompts is None else min(num_prompts, probe.num_prompts)
+    return gym.make_vec("TokenGen-v0", num_envs=min(num_envs, total), **kwargs), total
+
+
+def _evaluate_on(
+    vec: gym.vector.VectorEnv, total: int, act: Act | Policy, *, greedy: bool, seed: int
+) -> EvalResult:
+    """One episode on each of the first `total` prompts of `vec`'s split (see `evaluate`)."""
     run_chunk = _run_chunk
     if isinstance(act, Policy):
         run_chunk = _policy_chunks(act, greedy=greedy, seed=seed)
-    n = min(num_envs, total)
-    vec = gym.make_vec("TokenGen-v0", num_envs=n, **kwargs)
+    n = vec.num_envs
     rewards, successes = [], []
     for first in range(0, total, n):
         count = min(n, total - first)
@@ -117,7 +135,6 @@ def evaluate(
         r, s = run_chunk(vec, act, index, seed)
         rewards.append(r[:count])
         successes.append(s[:count])
-    vec.close()
     reward, success = np.concatenate(rewards), np.concatenate(successes)
     return EvalResult(float(success.mean()), float(reward.mean()), len(success))
 
@@ -169,19 +186,17 @@ def evaluate_policy(
     num_prompts: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Greedy and sampled scores on ``split``, as namespaced metrics (``eval/greedy_success``)."""
+    """Greedy and sampled scores on ``split``, as namespaced metrics (``eval/greedy_success``):
+    each what :func:`evaluate` gives, on one env built for both."""
     out = {}
-    for mode in ("greedy", "sampled"):
-        result = evaluate(
-            policy,
-            env_kwargs,
-            split=split,
-            greedy=mode == "greedy",
-            num_prompts=num_prompts,
-            seed=seed,
-        )
-        out[f"eval/{mode}_success"] = result.success_rate
-        out[f"eval/{mode}_reward"] = result.mean_reward
+    vec, total = _eval_env(env_kwargs, split, num_prompts, EVAL_NUM_ENVS)
+    try:
+        for mode in ("greedy", "sampled"):
+            result = _evaluate_on(vec, total, policy, greedy=mode == "greedy", seed=seed)
+            out[f"eval/{mode}_success"] = result.success_rate
+            out[f"eval/{mode}_reward"] = result.mean_reward
+    finally:
+        vec.close()
     return out
 
 

@@ -682,7 +682,7 @@ SMOKE_SCALING: dict[str, dict[str, Any]] = {
     "scaling": {"num_envs": (1, 8), "vocabs": ("char", 300), "env_steps": 64, "max_steps": 8,
                 "repeats": 1, "vocab_num_envs": 8, "bpe_words": 2_000},
     "goals": {"repeats": 1, "num_envs": 8, "steps": 4, "single_steps": 300, "bpe_vocab": 300,
-              "bpe_words": 2_000},
+              "bpe_words": 2_000, "small_num_envs": 2},
 }  # fmt: skip
 QUICK_SCALING: dict[str, dict[str, Any]] = {
     "scaling": {"num_envs": (1, 64, 1024), "vocabs": ("char", 2000), "env_steps": 100_000,

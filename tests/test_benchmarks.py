@@ -123,6 +123,8 @@ def test_throughput_section_reports_scaling_against_n_and_vocabulary(results: Pa
         "CartPole-v1 (gym.make)",
         "native vector, char, terminal, N=8",
         "native vector, char, terminal, numeric infos, N=8",
+        "native vector, char, terminal, numeric infos, N=2",
+        "bare numpy batch, char, N=2",
     ]
     measured = [*record["scaling"]["num_envs"].values(), *record["scaling"]["vocab"].values()]
     for r in [*measured, *goals["results"].values()]:
@@ -130,6 +132,11 @@ def test_throughput_section_reports_scaling_against_n_and_vocabulary(results: Pa
     rate = {name: r["steps_per_second"] for name, r in goals["results"].items()}
     ratio = goals["ratios"]["TokenGen-v0 / CartPole-v1 (gym.make, goal >= 3)"]
     assert ratio == rate["TokenGen-v0 (gym.make)"] / rate["CartPole-v1 (gym.make)"]
+    same_work = goals["ratios"]["the same at N=2 (goal >= 0.5)"]
+    assert same_work == (
+        rate["native vector, char, terminal, numeric infos, N=2"]
+        / rate["bare numpy batch, char, N=2"]
+    )
     text = (results / "report.md").read_text()
     assert "Native vector env steps/s against the number of sub-envs N" in text
     assert "| N=8 |" in text and "| V=300 |" in text and "| bare numpy batch, char, N=8 |" in text

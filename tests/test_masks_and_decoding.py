@@ -76,6 +76,10 @@ def test_table_decoding_is_used_only_where_it_equals_decode(hf: Tokenizer, by_ta
     if decode is not None:
         ids = np.random.default_rng(1).integers(0, tok.vocab_size, size=(500, 5))
         assert decode(ids) == [tok.decode(row) for row in ids.tolist()]
+    if hf is BYTE_LEVEL:  # rows with a token that is part of a character (decoded as bytes)
+        lone = {i for i in range(tok.vocab_size) if "\ufffd" in tok.decode([i])}
+        with_lone = [bool(lone & set(row)) for row in ids.tolist()]
+        assert len(lone) == 3 and 0 < sum(with_lone) < len(with_lone)
 
 
 @pytest.mark.parametrize("reward", [None, "prefix", first_char_reward])

@@ -65,6 +65,13 @@ def _pieces(tokenizer: TokenizerLike) -> tuple[list[str] | list[bytes], bool] | 
     return None
 
 
+def _utf8(piece: bytes) -> str | None:
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def batch_decoder(tokenizer: TokenizerLike, seed: int = 0) -> Decoder | None:
     """A function from an (n, T) array of ids (special ids decode to nothing) to the n texts,
     or None where no table reproduces `tokenizer.decode`."""
@@ -75,10 +82,18 @@ def batch_decoder(tokenizer: TokenizerLike, seed: int = 0) -> Decoder | None:
     table = np.empty(len(pieces), dtype=object)
     table[:] = pieces
     if as_bytes:
+        # A row of pieces that are each valid UTF-8 decodes to the join of their texts; only
+        # the rows with a piece of a character (a lone byte of one) are joined as bytes.
+        texts = [_utf8(piece) for piece in pieces]
+        partial = np.array([text is None for text in texts])
+        text_table = np.empty(len(pieces), dtype=object)
+        text_table[:] = ["" if text is None else text for text in texts]
 
         def decode(ids: np.ndarray) -> list[str]:
-            joined = map(b"".join, table[ids].tolist())
-            return [b.decode("utf-8", "replace") for b in joined]
+            decoded = list(map("".join, text_table[ids].tolist()))
+            for row in partial[ids].any(axis=1).nonzero()[0].tolist():
+                decoded[row] = b"".join(table[ids[row]].tolist()).decode("utf-8", "replace")
+            return decoded
 
     else:
 

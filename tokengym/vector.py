@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .decoding import batch_decoder
 from .draws import PromptDraws
@@ -26,7 +27,7 @@ from .rewards import ARRAY_STEP_RULES, score
 from .tokenizer import character_table
 from .validation import check_env_int
 from .vector_infos import VectorInfos
-from .vector_state import STATE_FIELDS, fast_decode, starting_state
+from .vector_state import FIELD, STATE_FIELDS, fast_decode, starting_state
 
 # Stop reasons by code: indices of STOP_REASONS.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
@@ -107,7 +108,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         table = character_table(p.tokenizer)
         self._chars = None if table is None else np.array(table, dtype="<U1")
         self._rows = np.arange(num_envs)
-        self._offsets = np.arange(p.max_new_tokens)
+        self._completion_dtype = np.dtype(f"<U{p.max_new_tokens}")
         # Flat views and flat row offsets: one 1-D fancy index per step costs a third of a 2-D one.
         self._row_base = self._rows * length  # flat index of each row's BOS slot in _obs
         self._ref_flat = p.reference_table.reshape(-1)
@@ -121,6 +122,10 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         # budget): one lookup instead of two masks and two wheres.
         self._stop_codes = np.where(masked, STOP_INVALID, STOP_MAX_LENGTH)
         self._stop_codes[p.tokenizer.eos_id] = STOP_EOS
+        # (V,) per last token: 1 where the completion leaves it out (EOS or a masked token),
+        # and whether it is allowed.
+        self._dropped = (self._stop_codes != STOP_MAX_LENGTH).astype(np.int64)
+        self._valid = self._stop_codes != STOP_INVALID
         self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
         self._rule = ARRAY_STEP_RULES[p.reward_mode]  # the mode's per-step rule (None: terminal)
         self._specials = p.special_tokens  # may not be in a prefix
@@ -141,6 +146,10 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     def _bind_views(self) -> None:
         """The views of `_obs` and `_state` that the step writes through (only ever in place)."""
         self._flat_obs = self._obs.reshape(-1)
+        # Row j: the max_new_tokens slots from flat index j; a row's completion is its window
+        # at its first generated slot (one gather, where building the (k, max_new) indices
+        # cost as much again).
+        self._windows = sliding_window_view(self._flat_obs, self.problem.max_new_tokens)
         (
             self._index,
             self._start,
@@ -155,7 +164,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     def __getstate__(self) -> dict[str, Any]:
         # Pickle and deepcopy copy each array on its own, which would cut the views from
         # their bases: they are dropped here and bound again on load.
-        views = ("_flat_obs", *(f"_{name}" for name in STATE_FIELDS))
+        views = ("_flat_obs", "_windows", *(f"_{name}" for name in STATE_FIELDS))
         return {k: v for k, v in self.__dict__.items() if k not in views}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -165,12 +174,11 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
     # ------------------------------------------------------------------ reset
     def _reset_rows(self, rows: np.ndarray, indices: np.ndarray) -> None:
         p = self.problem
-        self._obs[rows] = np.take(p.templates, indices, axis=0)
+        self._obs[rows] = p.templates.take(indices, axis=0)
         self._state[:, rows] = self._starting.take(indices, axis=1)
         self._base[rows] += self._row_base[rows]
-        self._info.reset_rows(rows, indices)
-        self._phi[rows] = 0.0
-        self._needs_reset[rows] = False
+        if self._rule is not None:
+            self._phi[rows] = 0.0
 
     def _check(self, prefix: object, name: str) -> list[int]:
         p = self.problem
@@ -244,7 +252,8 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         if prefixes is not None:
             self._advance(rows, [prefixes[row] for row in rows])
         self._started, self._broken = True, ""
-        self._pending = np.flatnonzero(self._needs_reset)
+        self._needs_reset[rows] = False
+        self._pending = self._needs_reset.nonzero()[0]
         infos = self._infos()
         if len(rows) < self.num_envs:
             infos = self._only(infos, self._reset_rows_mask(rows))
@@ -323,16 +332,16 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         ended |= generated == p.max_new_tokens
         ended[pending] = False
         rewards, phi_before = self._shaping(pending)
-        rows = np.flatnonzero(ended)
+        rows = ended.nonzero()[0]  # np.flatnonzero costs twice this on a 1-D array
         end = self._finish(rows, tokens, phi_before, rewards) if len(rows) else None
         terminated, done, done_rows = ended, ended.copy(), rows
-        truncated = np.zeros(self.num_envs, dtype=bool)
+        truncated = self._info.falses.copy()
         if self.max_episode_steps is not None:
             self._elapsed += 1  # the pending rows' count is reset to 0 below
             truncated = self._elapsed >= self.max_episode_steps
             truncated[pending] = False
             done = ended | truncated
-            done_rows = np.flatnonzero(done)
+            done_rows = done.nonzero()[0]
         if len(pending):
             self._reset_rows(pending, self._draws.draw(pending))
         infos = self._infos(end)
@@ -374,15 +383,15 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         infos["final_info"], infos["_final_info"] = self._only(final, done), done.copy()
         return infos
 
-    def _completions(self, rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
-        """The texts of the ended rows' completions (EOS and a masked last token excluded)."""
-        p = self.problem
+    def _completions(self, base: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The texts of the completions of the ended rows whose first generated slots are
+        `base` (flat indices in `_obs`), EOS and a masked last token excluded."""
         # The generated ids, then the ending EOS or masked token and PAD: specials, which the
-        # character and batch tables decode to "". One flat gather of (k, max_new_tokens).
-        tokens = self._flat_obs[self._base[rows, None] + self._offsets]
-        completions = np.empty(len(rows), dtype=object)
+        # character and batch tables decode to "".
+        tokens = self._windows[base]  # (k, max_new_tokens)
+        completions = np.empty(len(base), dtype=object)
         if self._chars is not None:
-            texts = self._chars[tokens].view(f"<U{p.max_new_tokens}").ravel()
+            texts = self._chars[tokens].view(self._completion_dtype)[:, 0]
             completions[:] = texts.tolist()  # Python strings at once, not one per assignment
         elif self._batch_decode is not None:
             completions[:] = self._batch_decode(tokens)
@@ -397,28 +406,33 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         """Scores the episodes that ended on this step (`rows`, their last tokens in `tokens`):
         their rows, completions, sequence rewards, successes and stop reasons."""
         p = self.problem
-        stop = self._stop_codes[tokens[rows]]
-        state = dict(zip(STATE_FIELDS, self._state.take(rows, axis=1)))  # one gather
-        index, generated, matched = state["index"], state["generated"], state["matched"]
-        length = state["reference_length"]
-        kept = generated - (stop != STOP_MAX_LENGTH)  # EOS or a masked token dropped
-        completions = self._completions(rows, kept) if p.text_infos or not p.scores_by_ids else None
-        invalid = stop == STOP_INVALID
+        last = tokens[rows]
+        stop, valid = self._stop_codes[last], self._valid[last]
+        state = self._state.take(rows, axis=1)  # one gather of every field
+        index, base = state[FIELD["index"]], state[FIELD["base"]]
+        generated, matched = state[FIELD["generated"]], state[FIELD["matched"]]
+        length = state[FIELD["reference_length"]]
+        kept = generated - self._dropped[last]  # EOS or a masked token left out
+        text = p.text_infos or not p.scores_by_ids
+        completions = self._completions(base, kept) if text else None
+        # An invalid end pays the invalid reward.
         if p.scores_by_ids:
+            # matched <= kept (EOS and masked tokens are in no reference): the two equal the
+            # length together only for the exact answer.
             exact = (matched == kept) & (kept == length)
-            sequence = exact.astype(np.float64)
+            sequence = np.where(valid, exact, p.invalid_reward)
         elif p.exact_reward:  # exact match: compare the texts without a call per episode
-            sequence = (completions == self._info.references[index]).astype(np.float64)
+            exact = completions == self._info.references[index]
+            sequence = np.where(valid, exact, p.invalid_reward)
         else:
             references = [p.references[i] for i in index]
             sequence = np.array(
                 [
-                    0.0 if bad else score(p.reward_fn, p.prompts[i], c, r)
-                    for i, c, r, bad in zip(index, completions, references, invalid)
+                    score(p.reward_fn, p.prompts[i], c, r) if ok else p.invalid_reward
+                    for i, c, r, ok in zip(index, completions, references, valid)
                 ],
                 dtype=np.float64,
             )
-        sequence[invalid] = p.invalid_reward
         rule = self._rule
         if rule is None:
             rewards[rows] = sequence
@@ -426,7 +440,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
             eos = stop == STOP_EOS
             shaped = rule.last(matched, generated, length, phi_before[rows], p.gamma, eos)
             rewards[rows] = shaped + sequence
-        success = ~invalid & (sequence >= p.success_threshold)
+        success = valid & (sequence >= p.success_threshold)
         return rows, completions, sequence, success, stop
 
     # ------------------------------------------------------------------ infos

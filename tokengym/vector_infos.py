@@ -35,30 +35,29 @@ class VectorInfos:
             _constant(problem.action_mask.astype(bool)), (num_envs, vocab)
         )
         self.everyone = _constant(np.ones(num_envs, dtype=bool))
-        self.gammas = _constant(np.full(num_envs, problem.gamma))
         self.prompts = np.array(problem.prompts, dtype=object)
         self.references = np.array([r or "" for r in problem.references], dtype=object)
         self.blank_strings = _constant(np.full(num_envs, "", dtype=object))
         self.zeros = _constant(np.zeros(num_envs))
         self.falses = _constant(np.zeros(num_envs, dtype=bool))
-        # Each row's prompt and reference text, updated as rows reset (`reset_rows`): copying
-        # them costs a third of indexing the texts by prompt on every step.
-        self.row_prompts = np.full(num_envs, "", dtype=object)
-        self.row_references = np.full(num_envs, "", dtype=object)
-
-    def reset_rows(self, rows: np.ndarray, index: np.ndarray) -> None:
-        """Records that sub-envs `rows` start prompts `index`."""
-        if self.text:
-            self.row_prompts[rows] = self.prompts[index]
-            self.row_references[rows] = self.references[index]
+        self.no_stops = _constant(np.full(num_envs, -1, dtype=np.int64))
+        everyone = self.everyone
+        self.constants = {  # the same read-only arrays in every info
+            "gamma": _constant(np.full(num_envs, problem.gamma)),
+            "_gamma": everyone,
+            "action_mask": self.masks,
+            "_action_mask": everyone,
+            "action_mask_bool": self.masks_bool,
+            "_action_mask_bool": everyone,
+        }
 
     def build(self, index: np.ndarray, end: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
-        """The infos for sub-envs on prompts `index` (those of the last `reset_rows`); `end`
-        holds the rows, completions (None without text infos), sequence rewards, successes and
-        stop codes (indices of STOP_REASONS) of the episodes that ended on this step."""
+        """The infos for sub-envs on prompts `index`; `end` holds the rows, completions (None
+        without text infos), sequence rewards, successes and stop codes (indices of
+        STOP_REASONS) of the episodes that ended on this step."""
         sequence, success = self.zeros.copy(), self.falses.copy()
         if not self.text:
-            stop_code = np.full(self.num_envs, -1, dtype=np.int64)
+            stop_code = self.no_stops.copy()
             if end is not None:
                 sequence[end[0]], success[end[0]], stop_code[end[0]] = end[2:]
             return {
@@ -70,7 +69,7 @@ class VectorInfos:
                 "_success": self.everyone,
                 "stop_code": stop_code,
                 "_stop_code": self.everyone,
-                **self._constants(),
+                **self.constants,
             }
         completion, stop_reason = self.blank_strings.copy(), self.blank_strings.copy()
         if end is not None:
@@ -79,9 +78,9 @@ class VectorInfos:
             stop_reason[rows] = self.stop_names[end[4]]
         everyone = self.everyone
         return {
-            "prompt": self.row_prompts.copy(),
+            "prompt": self.prompts[index],  # a gather costs what a copy of per-row texts does
             "_prompt": everyone,
-            "reference": self.row_references.copy(),
+            "reference": self.references[index],
             "_reference": everyone,
             "prompt_index": index.copy(),
             "_prompt_index": everyone,
@@ -93,18 +92,7 @@ class VectorInfos:
             "_success": everyone,
             "stop_reason": stop_reason,
             "_stop_reason": everyone,
-            **self._constants(),
-        }
-
-    def _constants(self) -> dict[str, np.ndarray]:
-        everyone = self.everyone
-        return {
-            "gamma": self.gammas,
-            "_gamma": everyone,
-            "action_mask": self.masks,
-            "_action_mask": everyone,
-            "action_mask_bool": self.masks_bool,
-            "_action_mask_bool": everyone,
+            **self.constants,
         }
 
     @staticmethod

@@ -22,6 +22,7 @@ STATE_FIELDS = (
     "matched",
     "elapsed",
 )
+FIELD = {name: i for i, name in enumerate(STATE_FIELDS)}  # a field's row in `_state`
 
 
 def fast_decode(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:

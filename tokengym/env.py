@@ -64,7 +64,7 @@ class _TableDecoder:
         self.table = table
 
     def __call__(self, ids: list[int]) -> str:
-        return "".join([self.table[i] for i in ids])
+        return "".join(map(self.table.__getitem__, ids))
 
 
 def _fast_decoder(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
@@ -238,10 +238,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
         # The reward mode's rule (rewards.SCALAR_STEP_RULES): shaping of a step, and the last.
         self._shape, self._close = SCALAR_STEP_RULES[p.reward_mode] or (None, None)
-        self._starts = p.generation_start.tolist()
-        self._templates = list(p.templates)  # row views, so reset copies without indexing
         self._decode = _fast_decoder(p.tokenizer)
-        self._reference_ids = [ids or [] for ids in p.reference_ids]
         # How `_finish` scores: decode the text only when the reward or the infos need it.
         self._text_infos, self._by_ids, self._exact = p.text_infos, p.scores_by_ids, p.exact_reward
         self._invalid_reward, self._threshold = p.invalid_reward, p.success_threshold
@@ -253,7 +250,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._reference: list[int] = []
         self._reference_length = 0  # len(self._reference), read on every step
         self._info: dict[str, Any] = {}
-        self._prompt_infos: dict[int, dict[str, Any]] = {}
+        # What a reset sets from its prompt, built on the prompt's first episode (`_record`).
+        self._records: dict[int, tuple[int, np.ndarray, list[int], int, dict[str, Any]]] = {}
         self._draws: list[int] = []
         self._draw_pos, self._draw_rng = 0, None
 
@@ -287,22 +285,24 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             self._draw_pos += 1
         else:
             index = self._draw_prompt_index()
-        self._index, self._start = index, self._starts[index]
-        self._obs = obs = self._templates[index].copy()
+        self._index = index
+        record = self._records.get(index) or self._record(index)
+        # The info of every step of this episode but the last (steps copy it).
+        self._start, template, self._reference, self._reference_length, info = record
+        self._obs = obs = template.copy()
         self._generated = self._matched = 0
         self._phi = 0.0
-        self._reference = self._reference_ids[index]
-        self._reference_length = len(self._reference)
         self._ended, self._started = False, True
-        # The info of every step of this episode but the last (steps copy it), built once a prompt.
-        self._info = info = self._prompt_infos.get(index) or self._prompt_info(index)
+        self._info = info
         if prefix:
             self._advance(prefix)
         if self.render_mode == "human":
             self.render()
         return obs.copy(), info.copy()
 
-    def _prompt_info(self, index: int) -> dict[str, Any]:
+    def _record(self, index: int) -> tuple[int, np.ndarray, list[int], int, dict[str, Any]]:
+        """Prompt `index`'s generation start, template, reference ids and their count, and the
+        info of every step of its episodes but the last."""
         p = self.problem
         info: dict[str, Any] = (
             {
@@ -317,8 +317,10 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         info["gamma"] = p.gamma
         info["action_mask"] = self._mask  # read-only, shared by every step
         info["action_mask_bool"] = self._mask_bool
-        self._prompt_infos[index] = info
-        return info
+        reference = p.reference_ids[index] or []
+        start = int(p.generation_start[index])
+        self._records[index] = record = (start, p.templates[index], reference, len(reference), info)
+        return record
 
     def _advance(self, prefix: list[int]) -> None:
         """Appends checked tokens (no EOS, none masked, the budget not reached) as `step` does,

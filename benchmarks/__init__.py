@@ -3,7 +3,7 @@
 Modules: ``suites`` (the runs as plain data), ``runner`` (trains them with
 ``tokengym.agents.train``, one JSONL row each, resumable), ``ray_executor`` (the runs as Ray
 tasks: ``--executor ray``), ``report`` and ``plots`` (Markdown tables and PNGs), ``throughput``
-and ``agent_speed`` (question 6).
+and ``agent_speed`` (question 7).
 """
 
 from __future__ import annotations

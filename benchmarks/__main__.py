@@ -50,7 +50,7 @@ def write_suite(suite: Suite, out: Path) -> None:
 
 
 def measure_throughput(suite: Suite, out: Path) -> None:
-    """Question 6: env steps/s and agents' training tokens/s, to ``throughput.json``."""
+    """Question 7: env steps/s and agents' training tokens/s, to ``throughput.json``."""
     env = throughput.measure(**suite.throughput)
     task = dict(suite.throughput_task)
     speeds = agent_speed.measure(suite.agent_throughput, task, suite.agent_measure)
@@ -113,7 +113,7 @@ def run(
         keys = suite.keys if only is None else only
         if THROUGHPUT in keys and not (out / report.THROUGHPUT_FILE).exists():
             if progress:
-                print("measuring throughput (question 6)...", file=sys.stderr)
+                print("measuring throughput (question 7)...", file=sys.stderr)
             measure_throughput(suite, out)
         if CREDIT_EXACT in keys and suite.credit_exact is not None:
             if progress and not (out / CREDIT_EXACT_FILE).exists():

@@ -1,4 +1,4 @@
-"""Training throughput of each agent: tokens per second of training (question 6).
+"""Training throughput of each agent: tokens per second of training (question 7).
 
 REINFORCE and the SB3 agents count generated tokens (= env steps); the supervised agent counts
 teacher-forced tokens. Measured by ``train(config)`` itself (its metric lines), on 1 torch

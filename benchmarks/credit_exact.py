@@ -31,7 +31,7 @@ from ..agents.checkpoint import write_atomic
 from ..agents.exact import Estimator, cosine, enumerate_task, relative_norm
 from .credit_spec import CREDIT_EXACT_FILE, CreditExactSpec, credit_label
 from .credit_stats import asymmetry, compact, sampled
-from .suites import RunSpec
+from .run_spec import RunSpec
 
 
 def expected_success(policy: torch.nn.Module, task: Any) -> float:

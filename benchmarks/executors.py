@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .rows import failed_row, run_spec
-from .suites import RunSpec
+from .run_spec import RunSpec
 
 if TYPE_CHECKING:
     from .ray_executor import RayOptions

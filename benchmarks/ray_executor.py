@@ -26,7 +26,7 @@ from tokengym.errors import ConfigError
 from tokengym.validation import check_number
 
 from .rows import failed_row, run_spec
-from .suites import RunSpec
+from .run_spec import RunSpec
 
 
 def _check_resource(name: str, value: float, low_open: bool) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from . import credit_report, findings, plots, stats
 from .credit_spec import CREDIT_EXACT_FILE
+from .run_spec import RunSpec
 from .runner import read_rows, summarize
-from .suites import RunSpec
 
 REPORT_FILE = "report.md"
 SUITE_FILE = "suite.json"
@@ -257,7 +257,7 @@ def build(out: Path) -> str:
         env = {r["name"]: throughput.Throughput(**r) for r in speed["env"]}
         agents = [agent_speed.AgentSpeed(**r) for r in speed["agents"]]
         png = plots.throughput_bars(env, agents, out / "throughput.png")
-        lines += ["## Q6. Throughput", "", "Environment steps per second (median of repeats):", ""]
+        lines += ["## Q7. Throughput", "", "Environment steps per second (median of repeats):", ""]
         lines += [throughput.table(env), ""]
         if speed.get("env_scaling"):
             lines += throughput.scaling_markdown(speed["env_scaling"])

@@ -32,7 +32,7 @@ from tokengym.errors import DatasetError
 
 from ..agents import read_metrics, train
 from ..agents.evaluate import HELDOUT
-from .suites import RunSpec
+from .run_spec import RunSpec
 
 RUNS_FILE = "runs.jsonl"
 # Keys of a row that measure time or describe the machine: the only ones that may change between

@@ -38,7 +38,8 @@ from .rows import (  # noqa: F401  (re-exported: the runner's API before rows.py
     run_spec,
     summarize,
 )
-from .suites import RunSpec, Suite
+from .run_spec import RunSpec
+from .suites import Suite
 
 if TYPE_CHECKING:
     from .ray_executor import RayOptions

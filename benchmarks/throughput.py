@@ -110,7 +110,7 @@ def table(results: dict[str, Throughput]) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- scaling (question 6, env part)
+# ---------------------------------------------------------------- scaling (question 7, env part)
 # Env steps/s against the number of sub-envs N and against the vocabulary size V, and the three
 # speed goals of issue 17 as ratios measured in one process: `python -m tokengym.bench.throughput`.
 SPECIALS = ["<pad>", "<bos>", "<sep>", "<eos>"]
@@ -304,7 +304,8 @@ def goals(
     `num_envs` and at `small_num_envs`, where the fixed per-step cost weighs most. The native
     env's default text infos (a prompt, reference and completion string per row under the same
     keys on every step, as object arrays) and the benchmark's dense reward get their ratios
-    beside it.
+    beside it. The single env's goal is measured on `gym.make("TokenGen-v0")` at its defaults
+    (task copy, terminal reward), the benchmark's dense reward beside it.
     """
     made = {} if made is None else made
 
@@ -318,16 +319,18 @@ def goals(
     bare, small_bare = BareBatch(char.unwrapped), BareBatch(small.unwrapped)
     bare_actions = batch_actions(char, steps, 1)
     small_actions = batch_actions(small, steps * max(1, num_envs // small_num_envs), 1)
-    single_actions = [np.int64(a) for a in _legal_actions(DEFAULT_ENV, single_steps, seed=0)]
+    single_actions = [np.int64(a) for a in _legal_actions({}, single_steps, seed=0)]
+    dense_actions = [np.int64(a) for a in _legal_actions(DEFAULT_ENV, single_steps, seed=0)]
     cartpole_draws = np.random.default_rng(0).integers(0, 2, single_steps)
     cartpole_actions = [np.int64(a) for a in cartpole_draws]
-    single, cartpole = gym.make("TokenGen-v0", **DEFAULT_ENV), gym.make("CartPole-v1")
+    single, cartpole = gym.make("TokenGen-v0"), gym.make("CartPole-v1")
+    dense_single = gym.make("TokenGen-v0", **DEFAULT_ENV)
     bpe_name, n, m = f"BPE {bpe_vocab:,}", num_envs, small_num_envs
     runs = {
         f"native vector, char, N={n}": vector_run(char, steps),
         f"native vector, {bpe_name}, N={n}": vector_run(bpe, steps),
         f"bare numpy batch, char, N={n}": lambda: _time_vector(bare, bare_actions),
-        "TokenGen-v0 (gym.make)": lambda: _time_single(single, single_actions),
+        "TokenGen-v0 at its defaults (gym.make)": lambda: _time_single(single, single_actions),
         "CartPole-v1 (gym.make)": lambda: _time_single(cartpole, cartpole_actions),
         f"native vector, char, terminal, N={n}": vector_run(
             vector(n, reward_mode="terminal"), steps
@@ -339,6 +342,7 @@ def goals(
             small, small_actions
         ),
         f"bare numpy batch, char, N={m}": lambda: _time_vector(small_bare, small_actions),
+        "TokenGen-v0, dense reward (gym.make)": lambda: _time_single(dense_single, dense_actions),
     }
     results = interleaved(runs, repeats)
     rate = [r["steps_per_second"] for r in results.values()]
@@ -355,6 +359,7 @@ def goals(
                 rate[5] / rate[2]
             ),
             f"native vector, dense reward, text infos / bare, N={n}": rate[0] / rate[2],
+            "TokenGen-v0 with the dense reward / CartPole-v1 (gym.make)": rate[9] / rate[4],
         },
     }
 
@@ -367,7 +372,7 @@ def markdown(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def measure_scaling(scaling_kwargs: dict[str, Any], goals_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Question 6's scaling record: `scaling(**scaling_kwargs)` and `goals(**goals_kwargs)`,
+    """Question 7's scaling record: `scaling(**scaling_kwargs)` and `goals(**goals_kwargs)`,
     sharing the BPE tokenizers they build."""
     made: dict[int, Any] = {}
     return {

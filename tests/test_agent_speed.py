@@ -1,4 +1,4 @@
-"""Question 6's agent part: each custom agent against its policy's own limit."""
+"""Question 7's agent part: each custom agent against its policy's own limit."""
 
 from __future__ import annotations
 

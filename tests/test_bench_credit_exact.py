@@ -16,7 +16,8 @@ from tokengym.agents.policies import GRUConfig, GRUPolicy
 from tokengym.bench import credit_exact, credit_report, report, runner
 from tokengym.bench.credit_spec import CREDIT_EXACT, CREDIT_EXACT_FILE, CreditExactSpec
 from tokengym.bench.credit_stats import compact, sampled
-from tokengym.bench.suites import SUITES, RunSpec, task
+from tokengym.bench.run_spec import RunSpec, task
+from tokengym.bench.suites import SUITES
 
 from tokengym.errors import ConfigError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from tokengym.bench.rows import run_spec
-from tokengym.bench.suites import RunSpec, task
+from tokengym.bench.run_spec import RunSpec, task
 
 from tokengym.errors import ConfigError
 

@@ -18,7 +18,8 @@ pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]'"
 import ray
 from tokengym.bench import runner
 from tokengym.bench.__main__ import main
-from tokengym.bench.suites import SUITES, RunSpec
+from tokengym.bench.run_spec import RunSpec
+from tokengym.bench.suites import SUITES
 
 pytestmark = pytest.mark.ray
 

@@ -19,7 +19,8 @@ import pytest
 from tokengym.agents import SB3_AGENTS
 from tokengym.bench import report, runner
 from tokengym.bench.__main__ import main
-from tokengym.bench.suites import SUITES, Question, RunSpec, canonical, task
+from tokengym.bench.run_spec import RunSpec, canonical, task
+from tokengym.bench.suites import SUITES, Question
 
 from tokengym._requires import install_hint
 
@@ -73,7 +74,7 @@ def test_rows_record_every_run_with_spec_versions_and_curve(results: Path) -> No
 def test_report_has_a_table_per_question_and_valid_pngs(results: Path) -> None:
     text = (results / "report.md").read_text()
     headings = ("## Q1. Supervised vs REINFORCE vs DPO", "## Q2. Credit", "## Q5. REINFORCE vs SB3")
-    for heading in (*headings, "## Q6. Throughput", "## Conclusions (generated"):
+    for heading in (*headings, "## Q7. Throughput", "## Conclusions (generated"):
         assert heading in text
     tables = report.tables(results)
     assert list(tables) == ["sl-vs-rl", "credit", "sb3"]
@@ -119,19 +120,22 @@ def test_throughput_section_reports_scaling_against_n_and_vocabulary(results: Pa
         "native vector, char, N=8",
         "native vector, BPE 300, N=8",
         "bare numpy batch, char, N=8",
-        "TokenGen-v0 (gym.make)",
+        "TokenGen-v0 at its defaults (gym.make)",
         "CartPole-v1 (gym.make)",
         "native vector, char, terminal, N=8",
         "native vector, char, terminal, numeric infos, N=8",
         "native vector, char, terminal, numeric infos, N=2",
         "bare numpy batch, char, N=2",
+        "TokenGen-v0, dense reward (gym.make)",
     ]
     measured = [*record["scaling"]["num_envs"].values(), *record["scaling"]["vocab"].values()]
     for r in [*measured, *goals["results"].values()]:
         assert r["steps_per_second"] > 0 and r["cpu_seconds"] >= 0 and len(r["repeats"]) == 1
     rate = {name: r["steps_per_second"] for name, r in goals["results"].items()}
     ratio = goals["ratios"]["TokenGen-v0 / CartPole-v1 (gym.make, goal >= 3)"]
-    assert ratio == rate["TokenGen-v0 (gym.make)"] / rate["CartPole-v1 (gym.make)"]
+    assert ratio == rate["TokenGen-v0 at its defaults (gym.make)"] / rate["CartPole-v1 (gym.make)"]
+    dense = goals["ratios"]["TokenGen-v0 with the dense reward / CartPole-v1 (gym.make)"]
+    assert dense == rate["TokenGen-v0, dense reward (gym.make)"] / rate["CartPole-v1 (gym.make)"]
     same_work = goals["ratios"]["the same at N=2 (goal >= 0.5)"]
     assert same_work == (
         rate["native vector, char, terminal, numeric infos, N=2"]

@@ -91,8 +91,14 @@ def test_a_second_signal_during_a_save_waits_for_the_save(tmp_path, monkeypatch)
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync_after_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        _small_checkpoint(path, 2)
+    # Python's own SIGINT handler, whatever this process inherited (a shell's background job
+    # starts with SIGINT ignored, and an ignored signal is rightly not delivered).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _small_checkpoint(path, 2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert load_checkpoint(path).iteration == 2  # finished, then the signal was delivered
 

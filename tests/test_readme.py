@@ -11,6 +11,7 @@ name (``qa.jsonl``, ``tokenizer.json``).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import re
 import subprocess
@@ -175,17 +176,23 @@ def test_readme_block_runs_as_written(block: Block, tmp_path: Path) -> None:
         )
 
 
-QUOTE = re.compile(r"<!-- findings: (\S+) -->\n(.*?)<!-- /findings -->\n", re.S)
+# A quoted block: <!-- findings: REPORT --> or <!-- speed goals: REPORT -->, closed by its name.
+QUOTE = re.compile(r"<!-- (findings|speed goals): (\S+) -->\n(.*?)<!-- /\1 -->\n", re.S)
+# Where each quote's bullets start in a report.
+QUOTED_SECTIONS = {"findings": "## Findings", "speed goals": "Speed goals (ratios"}
 
 
-def report_findings(report: Path) -> str:
-    """The bullets of a report's Findings section, as the report writes them."""
-    section = report.read_text().split("## Findings", 1)[1].split("\n## ", 1)[0]
-    return "".join(line + "\n" for line in section.splitlines() if line.startswith("- "))
+def report_bullets(report: Path, start: str) -> str:
+    """The first run of bullet lines after ``start`` in a report, as the report writes them."""
+    lines = report.read_text().split(start, 1)[1].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("- "))
+    bullets = itertools.takewhile(lambda line: line.startswith("- "), lines[first:])
+    return "".join(line + "\n" for line in bullets)
 
 
-def test_the_readme_quotes_the_committed_findings_word_for_word() -> None:
+def test_the_readme_quotes_the_committed_report_word_for_word() -> None:
     quotes = QUOTE.findall(README.read_text())
-    assert quotes, "the README quotes no Findings"
-    for path, quoted in quotes:
-        assert quoted == report_findings(ROOT / path), f"README's quote of {path} is stale"
+    assert sorted({name for name, _, _ in quotes}) == sorted(QUOTED_SECTIONS)
+    for name, path, quoted in quotes:
+        expected = report_bullets(ROOT / path, QUOTED_SECTIONS[name])
+        assert quoted == expected, f"README's quote of {name} in {path} is stale"

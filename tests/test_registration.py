@@ -40,6 +40,19 @@ def test_spec_and_vector_entry_point() -> None:
     assert spec.reward_threshold == 0.9
 
 
+def test_made_env_enforces_the_reset_order_itself() -> None:
+    # The spec turns OrderEnforcing off: the env raises gymnasium's ResetNeeded on its own.
+    env = gym.make("TokenGen-v0", task="copy", render_mode="ansi")
+    assert type(env) is gym.wrappers.PassiveEnvChecker
+    assert type(env.env) is tokengym.TokenGenEnv
+    with pytest.raises(gym.error.ResetNeeded, match=r"^step\(\) called before reset\(\)"):
+        env.step(4)
+    with pytest.raises(gym.error.ResetNeeded, match=r"^render\(\) called before reset\(\)"):
+        env.render()
+    env.reset(seed=0)
+    assert env.render().endswith(" => ")
+
+
 def test_time_limit_truncates_through_make() -> None:
     env = gym.make("TokenGen-v0", task="copy", max_new_tokens=5, max_episode_steps=2)
     env.reset(seed=0)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .decoding import fast_decode
 from .errors import InvalidActionError, RenderModeError, ResetNeeded
 from .options import check_prefix, check_prompt_index, check_reset_options
 from .problem import ProblemAttributes, TokenizerArg, build_problem, check_keywords
 from .rewards import SCALAR_STEP_RULES, RewardFn, score
 from .tasks import DatasetSource, Task
-from .tokenizer import TokenizerLike, character_table
+from .tokenizer import TokenizerLike
 
 # Prompt indices are drawn from np_random in blocks: one generator call per 256 episodes instead
 # of one per episode. The native vector env draws the same blocks, so both envs see the same
@@ -55,22 +55,6 @@ def _type_name(kind: type) -> str:
         if kind.__module__ == "builtins"
         else f"{kind.__module__}.{kind.__qualname__}"
     )
-
-
-class _TableDecoder:
-    """Decodes by table lookup (picklable, unlike a closure)."""
-
-    def __init__(self, table: list[str]) -> None:
-        self.table = table
-
-    def __call__(self, ids: list[int]) -> str:
-        return "".join(map(self.table.__getitem__, ids))
-
-
-def _fast_decoder(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
-    """`tokenizer.decode`, or a table lookup for one-char-per-id tokenizers."""
-    table = character_table(tokenizer)
-    return tokenizer.decode if table is None else _TableDecoder(table)
 
 
 class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
@@ -238,7 +222,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
         self._gamma, self._max_new = p.gamma, p.max_new_tokens
         # The reward mode's rule (rewards.SCALAR_STEP_RULES): shaping of a step, and the last.
         self._shape, self._close = SCALAR_STEP_RULES[p.reward_mode] or (None, None)
-        self._decode = _fast_decoder(p.tokenizer)
+        self._decode = fast_decode(p.tokenizer)
         # How `_finish` scores: decode the text only when the reward or the infos need it.
         self._text_infos, self._by_ids, self._exact = p.text_infos, p.scores_by_ids, p.exact_reward
         self._invalid_reward, self._threshold = p.invalid_reward, p.success_threshold
@@ -428,6 +412,8 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
 
     def render(self) -> str | None:
         """ "prompt => generated" with the stop reason once the episode ended."""
+        if not self._started:  # what gymnasium's OrderEnforcing would raise (see the spec)
+            raise ResetNeeded("render() called before reset(); call reset() first")
         if self.render_mode is None:
             gym.logger.warn("render() was called without a render_mode; pass render_mode='ansi'")
             return None

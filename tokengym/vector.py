@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .decoding import batch_decoder
+from .decoding import CompletionTexts
 from .draws import PromptDraws
 from .env import check_render_mode, render_tokens
 from .errors import ConfigError, InvalidActionError, ResetNeeded
@@ -24,10 +24,9 @@ from .options import (
 )
 from .problem import ProblemAttributes, build_problem, check_keywords
 from .rewards import ARRAY_STEP_RULES, score
-from .tokenizer import character_table
 from .validation import check_env_int
 from .vector_infos import VectorInfos
-from .vector_state import FIELD, STATE_FIELDS, fast_decode, starting_state
+from .vector_state import FIELD, STATE_FIELDS, starting_state
 
 # Stop reasons by code: indices of STOP_REASONS.
 STOP_EOS, STOP_MAX_LENGTH, STOP_INVALID = 0, 1, 2
@@ -105,15 +104,12 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         self.single_observation_space = spaces.Box(0, vocab - 1, (length,), np.int64)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        table = character_table(p.tokenizer)
-        self._chars = None if table is None else np.array(table, dtype="<U1")
         self._rows = np.arange(num_envs)
-        self._completion_dtype = np.dtype(f"<U{p.max_new_tokens}")
         # Flat views and flat row offsets: one 1-D fancy index per step costs a third of a 2-D one.
         self._row_base = self._rows * length  # flat index of each row's BOS slot in _obs
         self._ref_flat = p.reference_table.reshape(-1)
         self._info = VectorInfos(p, num_envs)
-        self._decode = fast_decode(p.tokenizer)
+        self._texts = CompletionTexts(p.tokenizer, p.max_new_tokens)
         masked = p.action_mask == 0  # (V,) tokens that end an episode as invalid
         self._stops = masked.copy()  # (V,) tokens that end an episode: those and EOS
         self._stops[p.tokenizer.eos_id] = True
@@ -126,7 +122,6 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         # and whether it is allowed.
         self._dropped = (self._stop_codes != STOP_MAX_LENGTH).astype(np.int64)
         self._valid = self._stop_codes != STOP_INVALID
-        self._batch_decode = None if table is not None else batch_decoder(p.tokenizer)
         self._rule = ARRAY_STEP_RULES[p.reward_mode]  # the mode's per-step rule (None: terminal)
         self._specials = p.special_tokens  # may not be in a prefix
         # Per sub-env state.
@@ -383,23 +378,6 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         infos["final_info"], infos["_final_info"] = self._only(final, done), done.copy()
         return infos
 
-    def _completions(self, base: np.ndarray, kept: np.ndarray) -> np.ndarray:
-        """The texts of the completions of the ended rows whose first generated slots are
-        `base` (flat indices in `_obs`), EOS and a masked last token excluded."""
-        # The generated ids, then the ending EOS or masked token and PAD: specials, which the
-        # character and batch tables decode to "".
-        tokens = self._windows[base]  # (k, max_new_tokens)
-        completions = np.empty(len(base), dtype=object)
-        if self._chars is not None:
-            texts = self._chars[tokens].view(self._completion_dtype)[:, 0]
-            completions[:] = texts.tolist()  # Python strings at once, not one per assignment
-        elif self._batch_decode is not None:
-            completions[:] = self._batch_decode(tokens)
-        else:
-            ids = [g[:k] for g, k in zip(tokens.tolist(), kept.tolist())]
-            completions[:] = list(map(self._decode, ids))
-        return completions
-
     def _finish(
         self, rows: np.ndarray, tokens: np.ndarray, phi_before: np.ndarray, rewards: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -414,7 +392,7 @@ class TokenGenVectorEnv(ProblemAttributes, VectorEnv):
         length = state[FIELD["reference_length"]]
         kept = generated - self._dropped[last]  # EOS or a masked token left out
         text = p.text_infos or not p.scores_by_ids
-        completions = self._completions(base, kept) if text else None
+        completions = self._texts(self._windows[base], kept) if text else None
         # An invalid end pays the invalid reward.
         if p.scores_by_ids:
             # matched <= kept (EOS and masked tokens are in no reference): the two equal the

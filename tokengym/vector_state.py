@@ -1,14 +1,11 @@
 """Per-row constants of `TokenGenVectorEnv`: the fields of a row's integer state and each
-prompt's starting values, so that a reset is one gather; and the fastest `decode`."""
+prompt's starting values, so that a reset is one gather."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
 from .problem import Problem
-from .tokenizer import Tokenizer, TokenizerLike
 
 # The fields of a row's integer state (`TokenGenVectorEnv._state`), in order; the env's view
 # of each is the attribute `_<field>`.
@@ -23,13 +20,6 @@ STATE_FIELDS = (
     "elapsed",
 )
 FIELD = {name: i for i, name in enumerate(STATE_FIELDS)}  # a field's row in `_state`
-
-
-def fast_decode(tokenizer: TokenizerLike) -> Callable[[list[int]], str]:
-    """`tokenizer.decode`, or the HF method it calls (the same text, one Python call less)."""
-    if type(tokenizer).decode is Tokenizer.decode:
-        return tokenizer.hf.decode  # type: ignore[attr-defined]  # skips special tokens
-    return tokenizer.decode
 
 
 def starting_state(p: Problem) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tokengym.agents import read_metrics, train
+from tokengym.agents import TrainConfig, read_metrics, train
 
 from tests.helpers import train_config
 
@@ -58,8 +58,10 @@ def test_reinforce_learns_short_copy_with_the_defaults_on_unseen_prompts(tmp_pat
 @pytest.mark.slow
 def test_reinforce_learns_one_digit_addition_with_the_defaults(tmp_path) -> None:
     """The CLI defaults on 1-digit addition (80 train prompts): without the entropy bonus the
-    policy answers one sum to every prompt and stays at 0.125; seed 0 reaches 0.9 after 1720
-    updates (about 95 s on one core)."""
+    policy answers one sum to every prompt and stays at 0.125. Seed 0 reaches 0.9 within the
+    5000-update budget, and stops there; after how many updates depends on the CPU's float
+    kernels (torch dispatches by instruction set): 1720 on one machine, 1750 with AVX-512,
+    2830 with ATEN_CPU_CAPABILITY=avx2 on the same machine (about 65-100 s on one core)."""
     from tokengym.agents.train import main
 
     argv = ["--agent", "reinforce", "--task", "addition"]
@@ -70,4 +72,5 @@ def test_reinforce_learns_one_digit_addition_with_the_defaults(tmp_path) -> None
         line for line in read_metrics(tmp_path / "metrics.jsonl") if "eval/greedy_success" in line
     ]
     assert evaluations[-1]["eval/greedy_success"] >= 0.9
-    assert evaluations[-1]["step"] == 1720  # stopped at the target, as the defaults check did
+    budget = TrainConfig(agent="reinforce").iterations
+    assert evaluations[-1]["step"] < budget  # stopped at the target, as the defaults check did

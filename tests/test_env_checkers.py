@@ -46,6 +46,35 @@ def test_passive_checker_through_make_with_warnings_as_errors(config: dict) -> N
                 env.reset()
 
 
+def shared_arrays(first: tuple, second: tuple) -> list[str]:
+    """Which (obs, info) parts of two calls' returns share memory: Gymnasium 1.4's checker
+    (`check_env` and the passive checker) rejects any, read-only or not."""
+    (obs_1, info_1), (obs_2, info_2) = first, second
+    shared = ["obs"] if np.shares_memory(obs_1, obs_2) else []
+    for key in info_1.keys() & info_2.keys():
+        if isinstance(info_1[key], np.ndarray) and np.shares_memory(info_1[key], info_2[key]):
+            shared.append(key)
+    return shared
+
+
+def test_no_two_calls_return_the_same_arrays(config: dict) -> None:
+    """Users keep what each call returns (replay buffers), so each call returns its own arrays."""
+    env = gym.make("TokenGen-v0", **config)
+    v = env.unwrapped.tokenizer
+    previous = env.reset(seed=0)
+    ends = 0
+    for action in policy_actions(3, v.vocab_size, v.eos_id, 40):
+        obs, _, terminated, truncated, info = env.step(action)
+        assert shared_arrays(previous, (obs, info)) == []
+        previous = (obs, info)
+        if terminated or truncated:
+            ends += 1
+            after_reset = env.reset()
+            assert shared_arrays(previous, after_reset) == []
+            previous = after_reset
+    assert ends > 0
+
+
 def rollout(env: gym.Env, actions: np.ndarray, seed: int) -> list[tuple]:
     """(obs, reward, terminated, truncated, info) of every step, resetting at episode ends."""
     obs, info = env.reset(seed=seed)

@@ -17,16 +17,20 @@ from tokengym.decoding import batch_decoder
 READ_ONLY = "assignment destination is read-only"
 
 
-def test_single_env_masks_cannot_be_written_through() -> None:
+def test_single_env_infos_own_their_masks_and_the_env_mask_cannot_be_written_through() -> None:
     env = gym.make("TokenGen-v0", task="copy")
     _, info = env.reset(seed=0)
     step_info = env.step(4)[-1]
-    for mask in (info["action_mask"], info["action_mask_bool"], env.unwrapped.action_masks()):
-        with pytest.raises(ValueError, match=READ_ONLY):
-            mask[0] = 1
-    assert step_info["action_mask"] is info["action_mask"]  # one array, no copy per step
-    assert info["action_mask"].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1]
+    with pytest.raises(ValueError, match=READ_ONLY):
+        env.unwrapped.action_masks()[0] = True
+    for key in ("action_mask", "action_mask_bool"):
+        assert not np.shares_memory(step_info[key], info[key])  # Gymnasium 1.4's checker
+        assert not np.shares_memory(step_info[key], env.unwrapped.action_masks())
+    info["action_mask"][0] = 1  # the user's own copy: the env and later infos keep theirs
+    assert env.step(4)[-1]["action_mask"].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1]
+    assert step_info["action_mask"].dtype == np.int8
     assert env.unwrapped.action_masks().tolist() == [False] * 3 + [True] * 6
+    assert step_info["action_mask_bool"].tolist() == [False] * 3 + [True] * 6
 
 
 def test_vector_env_masks_are_broadcast_views_that_cannot_be_written_through() -> None:

@@ -125,8 +125,9 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
     torchrl's `ActionMask` with a `Binary` spec), `gamma`, and the keys that get a value when
     the episode ends: `completion` (text, EOS excluded), `sequence_reward` (R), `success`
     (R >= `success_threshold` and a valid stop) and `stop_reason`; before the end they hold "",
-    0.0, False and "". The masks are the env's one read-only array, shared by every info (no
-    copy per step; writing through them raises ValueError). With `text_infos=False` the infos
+    0.0, False and "". Each info's masks are its own copies of the env's one read-only mask
+    (`action_masks()` returns that one, no copy), since users keep infos and Gymnasium's checker
+    (1.4 on) rejects two calls that return the same array. With `text_infos=False` the infos
     hold no text, for clients that turn every info into a tensor (torchrl's SameStep vector
     reader): `prompt_index`, `sequence_reward`, `success`, `stop_code` (the index of the stop
     reason in `tokengym.env.STOP_REASONS`, -1 before the end), `gamma` and the two masks; the
@@ -282,7 +283,14 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             self._advance(prefix)
         if self.render_mode == "human":
             self.render()
-        return obs.copy(), info.copy()
+        return obs.copy(), self._fresh_info()
+
+    def _fresh_info(self) -> dict[str, Any]:
+        """A copy of the episode's info with masks of its own: users keep infos, and
+        Gymnasium's checkers (1.4 on) require that no two calls return the same array."""
+        info = self._info.copy()
+        info["action_mask"], info["action_mask_bool"] = self._mask.copy(), self._mask_bool.copy()
+        return info
 
     def _record(self, index: int) -> tuple[int, np.ndarray, list[int], int, dict[str, Any]]:
         """Prompt `index`'s generation start, template, reference ids and their count, and the
@@ -299,7 +307,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             else {"prompt_index": index, **NUMERIC_END_INFO_DEFAULTS}
         )
         info["gamma"] = p.gamma
-        info["action_mask"] = self._mask  # read-only, shared by every step
+        info["action_mask"] = self._mask  # each call's info gets its own copy (_fresh_info)
         info["action_mask_bool"] = self._mask_bool
         reference = p.reference_ids[index] or []
         start = int(p.generation_start[index])
@@ -367,8 +375,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             reward, self._phi = self._shape(self._matched, n, length, self._phi, self._gamma)
         if self.render_mode == "human":
             self.render()
-        info = self._info.copy()
-        return self._obs.copy(), reward, False, False, info
+        return self._obs.copy(), reward, False, False, self._fresh_info()
 
     def _finish(self, stop_reason: str) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self._ended = True
@@ -399,7 +406,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
                 stop_reason == "eos",
             )
             reward = shaped + sequence_reward
-        info = self._info.copy()
+        info = self._fresh_info()
         info["sequence_reward"] = sequence_reward
         info["success"] = not invalid and sequence_reward >= self._threshold
         if text_infos:

@@ -294,7 +294,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
 
     def _record(self, index: int) -> tuple[int, np.ndarray, list[int], int, dict[str, Any]]:
         """Prompt `index`'s generation start, template, reference ids and their count, and the
-        info of every step of its episodes but the last."""
+        info of every step of its episodes but the last, without the masks."""
         p = self.problem
         info: dict[str, Any] = (
             {
@@ -306,9 +306,7 @@ class TokenGenEnv(ProblemAttributes, gym.Env[np.ndarray, np.int64]):
             if p.text_infos
             else {"prompt_index": index, **NUMERIC_END_INFO_DEFAULTS}
         )
-        info["gamma"] = p.gamma
-        info["action_mask"] = self._mask  # each call's info gets its own copy (_fresh_info)
-        info["action_mask_bool"] = self._mask_bool
+        info["gamma"] = p.gamma  # the masks come last, copied per call (_fresh_info)
         reference = p.reference_ids[index] or []
         start = int(p.generation_start[index])
         self._records[index] = record = (start, p.templates[index], reference, len(reference), info)
